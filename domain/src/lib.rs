@@ -1,0 +1,7 @@
+//! Pure business rules of the shop: validated values, aggregates, commands, events and
+//! errors. Nothing here does I/O; services load history, call `handle` and store the
+//! events it emits.
+#![warn(missing_docs)]
+
+pub mod inventory;
+pub mod values;

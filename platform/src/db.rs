@@ -1,0 +1,189 @@
+//! PostgreSQL plumbing: pools, database-per-service provisioning and the embedded
+//! migrations that every event store and read-model database shares.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+/// The event-store schema: postgres-es's `events` and `snapshots` tables, plus the
+/// outbox columns, the NOTIFY trigger and the relay checkpoint.
+pub static EVENT_STORE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/event_store");
+
+/// Tables that every read-model database needs for its consumers: checkpoints and
+/// the per-aggregate guard against applying an event twice.
+pub static READ_MODEL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/read_model");
+
+/// One database of the system, the role that owns it and the roles that may only
+/// read it. No other role can connect.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseSpec {
+    /// Database name, such as `inventory_es`.
+    pub name: &'static str,
+    /// Login role that owns the database and writes to it.
+    pub owner: &'static str,
+    /// Login roles that may connect and `SELECT`, in read-only transactions.
+    pub readers: &'static [&'static str],
+}
+
+/// The inventory service's event store.
+pub const INVENTORY_DB: DatabaseSpec = DatabaseSpec {
+    name: "inventory_es",
+    owner: "inventory",
+    readers: &[],
+};
+
+/// The read models, written by the projection worker and read by query services.
+pub const READ_MODEL_DB: DatabaseSpec = DatabaseSpec {
+    name: "read_models",
+    owner: "projections",
+    readers: &["catalog"],
+};
+
+/// Every database of the stack, in the order `shop up` provisions them.
+pub const ALL_DATABASES: &[DatabaseSpec] = &[INVENTORY_DB, READ_MODEL_DB];
+
+/// Opens a pool. `max_connections` is sized by the caller: postgres-es's own helper
+/// caps it at 10, which starves a busy command service.
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .with_context(|| format!("connect to database {database}"))
+}
+
+/// Opens a pool on a service database, creating the database first when it is
+/// missing and the server URL is allowed to (development and tests).
+pub async fn connect_or_create(
+    server: &PgConnectOptions,
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
+    if let Some(name) = options.get_database() {
+        if !database_exists(server, name).await.unwrap_or(true) {
+            create_database(server, name).await?;
+        }
+    }
+    connect(options, max_connections).await
+}
+
+/// Runs a migrator that shares its database with other migrators: each one keeps
+/// its own version range and ignores the others' rows in `_sqlx_migrations`.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
+    let mut migrator = Migrator {
+        migrations: migrator.migrations.clone(),
+        ..Migrator::DEFAULT
+    };
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await.context("run migrations")
+}
+
+/// Whether `name` exists on the server.
+pub async fn database_exists(server: &PgConnectOptions, name: &str) -> anyhow::Result<bool> {
+    let mut conn = PgConnection::connect_with(server)
+        .await
+        .context("connect to the PostgreSQL server")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .context("look up database")?;
+    Ok(exists)
+}
+
+/// Creates an empty database; one created concurrently by someone else counts as done.
+pub async fn create_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect_with(server)
+        .await
+        .context("connect to the PostgreSQL server")?;
+    let sql = format!("CREATE DATABASE {}", quote_ident(name));
+    ignore_duplicate(conn.execute(sql.as_str()).await)
+        .with_context(|| format!("create database {name}"))
+}
+
+/// Drops a database, closing its connections first. Used by test clean-up.
+pub async fn drop_database(server: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect_with(server)
+        .await
+        .context("connect to the PostgreSQL server")?;
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    conn.execute(sql.as_str())
+        .await
+        .with_context(|| format!("drop database {name}"))?;
+    Ok(())
+}
+
+/// Creates the database, its owner and its readers, and closes it to everyone else.
+/// Safe to run again and concurrently: what exists is left as it is.
+pub async fn provision(server: &PgConnectOptions, spec: &DatabaseSpec) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect_with(server)
+        .await
+        .context("connect to the PostgreSQL server")?;
+    for role in std::iter::once(&spec.owner).chain(spec.readers) {
+        let sql = format!("CREATE ROLE {} LOGIN", quote_ident(role));
+        ignore_duplicate(conn.execute(sql.as_str()).await)
+            .with_context(|| format!("create role {role}"))?;
+    }
+    let db = quote_ident(spec.name);
+    let owner = quote_ident(spec.owner);
+    let sql = format!("CREATE DATABASE {db} OWNER {owner}");
+    ignore_duplicate(conn.execute(sql.as_str()).await)
+        .with_context(|| format!("create database {}", spec.name))?;
+    conn.execute(format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC").as_str())
+        .await
+        .context("close database to PUBLIC")?;
+    for reader in spec.readers {
+        let reader = quote_ident(reader);
+        conn.execute(format!("GRANT CONNECT ON DATABASE {db} TO {reader}").as_str())
+            .await
+            .context("grant connect to reader")?;
+        conn.execute(
+            format!("ALTER ROLE {reader} IN DATABASE {db} SET default_transaction_read_only = on")
+                .as_str(),
+        )
+        .await
+        .context("make reader read-only")?;
+    }
+    conn.close().await.ok();
+
+    let mut inside = PgConnection::connect_with(&server.clone().database(spec.name))
+        .await
+        .with_context(|| format!("connect to {}", spec.name))?;
+    for reader in spec.readers {
+        let reader = quote_ident(reader);
+        let grants = format!(
+            "GRANT USAGE ON SCHEMA public TO {reader};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
+             ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT SELECT ON TABLES TO {reader};"
+        );
+        inside
+            .execute(grants.as_str())
+            .await
+            .context("grant reads to reader")?;
+    }
+    Ok(())
+}
+
+/// Quotes an SQL identifier, for the few statements that cannot take parameters.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Treats "already exists" (duplicate database, role or object) as success.
+fn ignore_duplicate<T>(result: Result<T, sqlx::Error>) -> Result<(), sqlx::Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("42P04" | "42710" | "23505")) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,105 @@
+//! The Envelope: one stored event as it travels on NATS and as the event-stream
+//! endpoints return it. Its shape is part of the outward contract (CONTRACT.md).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Metadata key for the id of the request that started a chain of events.
+pub const CORRELATION_ID: &str = "correlation_id";
+/// Metadata key for the id of the command or event that directly caused this one.
+pub const CAUSATION_ID: &str = "causation_id";
+
+/// One event with everything a consumer needs to place it: who wrote it, where it
+/// sits in its aggregate and in its service's log, and why it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Envelope {
+    /// `<service>:<AggregateType>:<aggregate_id>:<sequence>`; also the `Nats-Msg-Id`.
+    pub event_id: String,
+    /// The command service whose event store holds the event, such as `inventory`.
+    pub service: String,
+    /// The aggregate type, such as `Product`.
+    pub aggregate_type: String,
+    /// The aggregate instance, such as a sku or an order id.
+    pub aggregate_id: String,
+    /// Position of the event within its aggregate, from 1.
+    pub sequence: i64,
+    /// Position of the event in its service's log, in insert order.
+    pub global_position: i64,
+    /// The event's name, such as `Restocked`.
+    pub event_type: String,
+    /// Schema version of the payload.
+    pub event_version: String,
+    /// The event's fields.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// `correlation_id` and `causation_id`, and any other context of the command.
+    pub metadata: HashMap<String, String>,
+    /// When the event was stored.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Envelope {
+    /// The globally unique id of an event, used for JetStream de-duplication.
+    pub fn event_id_for(service: &str, aggregate_type: &str, aggregate_id: &str, sequence: i64) -> String {
+        format!("{service}:{aggregate_type}:{aggregate_id}:{sequence}")
+    }
+
+    /// The NATS subject: `<service>.<AggregateType>.<aggregate_id>.<EventType>`.
+    pub fn subject(&self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.service, self.aggregate_type, self.aggregate_id, self.event_type
+        )
+    }
+
+    /// The correlation id carried in the metadata, if any.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.metadata.get(CORRELATION_ID).map(String::as_str)
+    }
+
+    /// Decodes the payload as a domain event enum that uses serde's default
+    /// externally tagged form (`{"EventType": {fields}}`), as cqrs-es stores it.
+    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        let tagged = serde_json::json!({ self.event_type.as_str(): self.payload });
+        serde_json::from_value(tagged)
+    }
+}
+
+/// Reads the fields of an externally tagged payload (`{"EventType": {fields}}`), as
+/// postgres-es stores it, leaving other shapes as they are.
+pub fn untag_payload(event_type: &str, stored: serde_json::Value) -> serde_json::Value {
+    match stored {
+        serde_json::Value::Object(mut map) if map.len() == 1 && map.contains_key(event_type) => {
+            map.remove(event_type).unwrap_or_default()
+        }
+        other => other,
+    }
+}
+
+/// The answer of `GET /api/{kind}/{id}/events`: one aggregate's events in order.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EventStream {
+    /// The aggregate type, such as `Product`.
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: String,
+    /// Its events, in sequence order.
+    pub events: Vec<Envelope>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untagging_removes_only_the_matching_event_name() {
+        let stored = serde_json::json!({"Restocked": {"quantity": 5}});
+        assert_eq!(
+            untag_payload("Restocked", stored.clone()),
+            serde_json::json!({"quantity": 5})
+        );
+        assert_eq!(untag_payload("PriceChanged", stored.clone()), stored);
+    }
+}

@@ -1,0 +1,290 @@
+//! The command side's event store: cqrs-es aggregates persisted by postgres-es in the
+//! service's own database, plus reading the stored log back as [`Envelope`]s.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventStore as _};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+
+use crate::envelope::{untag_payload, Envelope, CAUSATION_ID, CORRELATION_ID};
+
+/// How often a command without `If-Match` is tried when other writers keep
+/// appending to the same aggregate between its load and its commit.
+const CONFLICT_ATTEMPTS: u32 = 20;
+
+/// Why and for whom a command runs; it becomes the metadata of every event it writes.
+#[derive(Debug, Clone, Default)]
+pub struct CommandContext {
+    /// The id of the request that started the chain (`X-Request-Id`).
+    pub correlation_id: String,
+    /// The id of the command or event that caused this command.
+    pub causation_id: String,
+    /// The version the caller expects the aggregate to have (`If-Match`).
+    pub expected_version: Option<i64>,
+}
+
+impl CommandContext {
+    fn metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (CORRELATION_ID.to_owned(), self.correlation_id.clone()),
+            (CAUSATION_ID.to_owned(), self.causation_id.clone()),
+        ])
+    }
+}
+
+/// Why a command wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// The aggregate refused the command: a broken business rule.
+    #[error(transparent)]
+    Rejected(E),
+    /// `If-Match` named another version than the aggregate has.
+    #[error("expected version {expected}, but the aggregate is at version {actual}")]
+    VersionMismatch {
+        /// The version the caller sent.
+        expected: i64,
+        /// The version the aggregate has.
+        actual: i64,
+    },
+    /// Other writers kept appending to the aggregate; the caller may retry.
+    #[error("the aggregate was changed concurrently")]
+    Conflict,
+    /// The store failed: a fault of ours, not of the caller.
+    #[error("event store failure")]
+    Store(#[source] anyhow::Error),
+}
+
+/// An aggregate type's event store in one service's database.
+pub struct AggregateStore<A: Aggregate> {
+    service: &'static str,
+    store: PersistedEventStore<PostgresEventRepository, A>,
+    pool: PgPool,
+    services: A::Services,
+}
+
+impl<A> AggregateStore<A>
+where
+    A: Aggregate,
+    A::Command: Clone,
+{
+    /// A store for `A` in the database behind `pool`, owned by `service`.
+    pub fn new(service: &'static str, pool: PgPool, services: A::Services) -> Self {
+        let repository = PostgresEventRepository::new(pool.clone());
+        Self {
+            service,
+            store: PersistedEventStore::new_event_store(repository),
+            pool,
+            services,
+        }
+    }
+
+    /// The pool the store writes through.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Loads the aggregate, lets it decide, and appends what it decided in one
+    /// transaction. Returns the aggregate's version afterwards: its last sequence.
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<i64, CommandError<A::Error>> {
+        let attempts = if context.expected_version.is_some() {
+            1
+        } else {
+            CONFLICT_ATTEMPTS
+        };
+        for attempt in 1..=attempts {
+            match self.execute_once(aggregate_id, command.clone(), context).await {
+                Err(CommandError::Conflict) if attempt < attempts => {
+                    tokio::time::sleep(conflict_backoff(attempt)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    async fn execute_once(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<i64, CommandError<A::Error>> {
+        let mut loaded = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(store_error)?;
+        let version = loaded.current_sequence as i64;
+        if let Some(expected) = context.expected_version {
+            if expected != version {
+                return Err(CommandError::VersionMismatch {
+                    expected,
+                    actual: version,
+                });
+            }
+        }
+        let sink = cqrs_es::event_sink::EventSink::default();
+        loaded
+            .aggregate
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok(version);
+        }
+        let written = events.len() as i64;
+        self.store
+            .commit(events, loaded, context.metadata())
+            .await
+            .map_err(store_error)?;
+        Ok(version + written)
+    }
+
+    /// The current state of an aggregate and its version; version 0 means it has
+    /// no events yet.
+    pub async fn load(&self, aggregate_id: &str) -> Result<(A, i64), CommandError<A::Error>> {
+        let loaded = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(store_error)?;
+        Ok((loaded.aggregate, loaded.current_sequence as i64))
+    }
+
+    /// The aggregate's last sequence; 0 when it has no events.
+    pub async fn version(&self, aggregate_id: &str) -> anyhow::Result<i64> {
+        use anyhow::Context;
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .fetch_one(&self.pool)
+        .await
+        .context("read aggregate version")?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The aggregate's stored events from `from_sequence` on, in sequence order.
+    pub async fn events(
+        &self,
+        aggregate_id: &str,
+        from_sequence: i64,
+    ) -> anyhow::Result<Vec<Envelope>> {
+        read_events(&self.pool, self.service, A::TYPE, aggregate_id, from_sequence).await
+    }
+}
+
+/// A random pause that grows with each lost race, so that writers colliding on one
+/// aggregate spread out instead of colliding again in lockstep.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let ceiling_ms = 1u64 << attempt.min(6);
+    std::time::Duration::from_micros(random % (ceiling_ms * 1000))
+}
+
+fn store_error<E: std::error::Error>(error: AggregateError<E>) -> CommandError<E> {
+    match error {
+        AggregateError::UserError(e) => CommandError::Rejected(e),
+        AggregateError::AggregateConflict => CommandError::Conflict,
+        other => CommandError::Store(anyhow::anyhow!(other.to_string())),
+    }
+}
+
+/// A row of the events table with the outbox columns.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    /// Position in the service's log.
+    pub global_position: i64,
+    /// The writing transaction's id, as a number.
+    pub transaction_id: i64,
+    /// The aggregate type.
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: String,
+    /// Position within the aggregate.
+    pub sequence: i64,
+    /// The event's name.
+    pub event_type: String,
+    /// The payload's schema version.
+    pub event_version: String,
+    /// The payload as postgres-es stored it.
+    pub payload: serde_json::Value,
+    /// The command's metadata.
+    pub metadata: serde_json::Value,
+    /// When the event was stored.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The select list that reads an [`EventRow`].
+pub const EVENT_COLUMNS: &str = "global_position, transaction_id::text::bigint AS transaction_id, \
+     aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
+
+impl EventRow {
+    /// The row as the Envelope that NATS and the event-stream endpoints carry.
+    pub fn into_envelope(self, service: &str) -> Envelope {
+        let metadata = match self.metadata {
+            serde_json::Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Envelope {
+            event_id: Envelope::event_id_for(
+                service,
+                &self.aggregate_type,
+                &self.aggregate_id,
+                self.sequence,
+            ),
+            service: service.to_owned(),
+            payload: untag_payload(&self.event_type, self.payload),
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            global_position: self.global_position,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            metadata,
+            recorded_at: self.recorded_at,
+        }
+    }
+}
+
+/// Reads one aggregate's events from `from_sequence` on, in sequence order.
+pub async fn read_events(
+    pool: &PgPool,
+    service: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    from_sequence: i64,
+) -> anyhow::Result<Vec<Envelope>> {
+    use anyhow::Context;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence >= $3
+          ORDER BY sequence"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(from_sequence)
+        .fetch_all(pool)
+        .await
+        .context("read aggregate events")?;
+    Ok(rows.into_iter().map(|row| row.into_envelope(service)).collect())
+}

@@ -1,0 +1,18 @@
+//! Shared infrastructure for every Shop service: the event store and its relay to
+//! JetStream, the JetStream consumer loop, HTTP conventions, configuration,
+//! telemetry and test support. Business rules live in `domain`, never here.
+
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod devstack;
+pub mod envelope;
+pub mod event_store;
+pub mod http;
+pub mod nats;
+pub mod relay;
+pub mod shutdown;
+pub mod telemetry;
+pub mod testing;
+
+pub use envelope::{Envelope, EventStream};

@@ -1,0 +1,179 @@
+//! Test support: a fresh database per test and private `nats-server` processes
+//! that a test can kill and restart. Tests talk to real servers, never mocks.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+
+use crate::nats::StreamSpec;
+
+/// The server tests create their databases on: `DATABASE_URL`, or the local default.
+pub fn server_options() -> PgConnectOptions {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    // A malformed DATABASE_URL in a test run is a set-up mistake worth stopping on.
+    PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL")
+}
+
+/// A short random tag that keeps one test's names apart from another's.
+pub fn unique_tag() -> String {
+    uuid::Uuid::now_v7().simple().to_string()[20..].to_owned()
+}
+
+/// A database of its own for one test, dropped (with its connections) when the
+/// value is dropped.
+pub struct TestDb {
+    /// The database's name.
+    pub name: String,
+    /// A pool on it.
+    pub pool: PgPool,
+    server: PgConnectOptions,
+}
+
+impl TestDb {
+    /// Creates an empty database and runs the given migrators on it.
+    pub async fn new(migrators: &[&Migrator]) -> anyhow::Result<Self> {
+        let server = server_options();
+        let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+        crate::db::create_database(&server, &name).await?;
+        let pool = crate::db::connect(server.clone().database(&name), 32).await?;
+        for migrator in migrators {
+            crate::db::migrate(&pool, migrator).await?;
+        }
+        Ok(Self { name, pool, server })
+    }
+
+    /// Connection options for this database.
+    pub fn options(&self) -> PgConnectOptions {
+        self.server.clone().database(&self.name)
+    }
+
+    /// A URL for this database, for processes started by the test.
+    pub fn url(&self) -> String {
+        let host = self.server.get_host();
+        let port = self.server.get_port();
+        let user = self.server.get_username();
+        format!("postgres://{user}@{host}:{port}/{}", self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread
+        // with its own small runtime does the clean-up.
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = runtime.block_on(crate::db::drop_database(&server, &name));
+            }
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Stream names of their own for one test, so tests share a NATS server safely.
+pub fn test_stream(service: &str) -> StreamSpec {
+    let tag = unique_tag();
+    StreamSpec {
+        name: format!("{}_{}", service.to_uppercase(), tag.to_uppercase()),
+        subject_prefix: format!("t{tag}.{service}"),
+    }
+}
+
+/// A `nats-server -js` process owned by a test, on its own port and store
+/// directory. It can be killed and restarted with its data intact, and it dies
+/// with the test process even if the test never drops it.
+pub struct NatsServer {
+    port: u16,
+    store_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts a server and waits until it accepts connections.
+    pub fn start() -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let store_dir = std::env::temp_dir().join(format!("shop-nats-{}", unique_tag()));
+        std::fs::create_dir_all(&store_dir).context("create NATS store directory")?;
+        let mut server = Self {
+            port,
+            store_dir,
+            child: None,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// The client URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server abruptly (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Closing the shell's stdin is its signal to kill the server.
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store (after [`Self::kill`]).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let command = format!(
+            "nats-server -a 127.0.0.1 -p {} -js -sd '{}' & server=$!; read _; kill -9 $server; wait $server",
+            self.port,
+            self.store_dir.display()
+        );
+        // The shell reads a pipe that only this process writes: when the pipe closes,
+        // on kill() or when the test process exits, `read` returns and the shell
+        // kills the server with it.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start nats-server (is it installed? apt-get install nats-server)")?;
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10))
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on a local port.
+pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("nothing listens on port {port} after {timeout:?}")
+}
