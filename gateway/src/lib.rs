@@ -1,0 +1,12 @@
+//! The gateway: the single entry point of the shop. It routes writes to the command
+//! services and reads to the query services, gives every request an id, and serves
+//! the merged OpenAPI document with a browsable docs page.
+
+mod app;
+mod config;
+mod openapi;
+mod routes;
+
+pub use app::App;
+pub use config::Config;
+pub use routes::{router, Upstreams};
