@@ -1,0 +1,269 @@
+//! The relay: it tails the service's events table (the outbox) and publishes every
+//! committed event to the service's JetStream stream, once and in commit order.
+//!
+//! - Rows are read in `(transaction_id, global_position)` order and only below the
+//!   oldest running transaction, so a transaction that commits late is never skipped.
+//! - The checkpoint moves only after JetStream acknowledged the whole batch; a crash
+//!   republishes from it, and `Nats-Msg-Id` de-duplication absorbs the repeats.
+//! - One relay per stream runs at a time, elected with a session advisory lock.
+
+mod leader;
+mod outbox;
+mod publish;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::nats::StreamSpec;
+
+pub use leader::advisory_lock_key;
+use leader::Leadership;
+use outbox::{Checkpoint, Wakeups};
+pub use publish::{CAUSATION_ID_HEADER, CORRELATION_ID_HEADER};
+
+/// First delay before retrying after a failed publish; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest delay between two publish attempts while NATS is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a batch in flight may still take to finish once shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How the relay batches and how often it looks for events without a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Most events read and published per batch.
+    pub batch_size: usize,
+    /// How often the relay looks for new events when no `NOTIFY` woke it, for
+    /// instance when a long transaction ended without appending anything.
+    pub poll_interval: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Publishes one service's event store to its JetStream stream.
+pub struct Relay {
+    service: String,
+    pool: PgPool,
+    options: PgConnectOptions,
+    jetstream: jetstream::Context,
+    stream: StreamSpec,
+    config: RelayConfig,
+}
+
+impl Relay {
+    /// A relay for `service`'s events behind `pool`. `options` point at the same
+    /// database and open the relay's own lock and `LISTEN` connections.
+    pub fn new(
+        service: impl Into<String>,
+        pool: PgPool,
+        options: PgConnectOptions,
+        jetstream: jetstream::Context,
+        stream: StreamSpec,
+        config: RelayConfig,
+    ) -> Self {
+        Self {
+            service: service.into(),
+            pool,
+            options,
+            jetstream,
+            stream,
+            // A batch of nothing would never move the checkpoint.
+            config: RelayConfig {
+                batch_size: config.batch_size.max(1),
+                ..config
+            },
+        }
+    }
+
+    /// Runs [`Self::run`] on its own task.
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<anyhow::Result<()>> {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    /// Waits for leadership, then relays until `shutdown` is cancelled. A relay that
+    /// loses its lock connection stops publishing and goes back to waiting.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let span =
+            tracing::info_span!("relay", service = %self.service, stream = %self.stream.name);
+        async move {
+            let key = advisory_lock_key(&self.stream.name);
+            while let Some(leadership) = Leadership::acquire(&self.options, key, &shutdown).await {
+                tracing::info!("relay is the leader, publishing");
+                match self.lead(leadership, &shutdown).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "relay lost leadership")
+                    }
+                }
+                if cancelled_during(leader::ACQUIRE_RETRY, &shutdown).await {
+                    break;
+                }
+            }
+            tracing::info!("relay stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Relays for one leadership term. Returns `Ok` on shutdown and an error when
+    /// leadership can no longer be trusted.
+    async fn lead(
+        &self,
+        leadership: Leadership,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let wakeups = Wakeups::listen(&self.options).await?;
+        // Read only now: the previous leader's last checkpoint is committed by the
+        // time its lock is released.
+        let checkpoint = outbox::load_checkpoint(&self.pool, &self.stream.name).await?;
+        let mut term = Term {
+            relay: self,
+            leadership,
+            checkpoint,
+            stream_ready: false,
+        };
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            term.leadership.check().await?;
+            let stopped = match term.drain(shutdown).await {
+                Ok(()) => {
+                    backoff = MIN_BACKOFF;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => true,
+                        _ = wakeups.next(self.config.poll_interval) => false,
+                    }
+                }
+                Err(Failure::LostLeadership(error)) => return Err(error),
+                Err(Failure::Retry(error)) => {
+                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "relay batch failed");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    cancelled_during(pause, shutdown).await
+                }
+            };
+            if stopped {
+                break;
+            }
+        }
+        term.leadership.release().await;
+        Ok(())
+    }
+}
+
+/// Why a drain stopped early.
+enum Failure {
+    /// The lock connection failed or the checkpoint moved under us: stop publishing.
+    LostLeadership(anyhow::Error),
+    /// NATS or a read failed: retry from the stored checkpoint after a pause.
+    Retry(anyhow::Error),
+}
+
+/// The state of one leadership term.
+struct Term<'a> {
+    relay: &'a Relay,
+    leadership: Leadership,
+    checkpoint: Checkpoint,
+    /// Whether the stream is known to exist; cleared after every failed publish so
+    /// that a deleted stream is created again.
+    stream_ready: bool,
+}
+
+impl Term<'_> {
+    /// Publishes batches until one comes back short, shutdown is requested, or a
+    /// batch fails.
+    async fn drain(&mut self, shutdown: &CancellationToken) -> Result<(), Failure> {
+        let relay = self.relay;
+        loop {
+            let rows = outbox::read_batch(&relay.pool, self.checkpoint, relay.config.batch_size)
+                .await
+                .map_err(Failure::Retry)?;
+            let full = rows.len() >= relay.config.batch_size;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let span = tracing::debug_span!("relay_batch", stream = %relay.stream.name, events = rows.len());
+            let batch = self.relay_batch(rows).instrument(span);
+            if finish_or_abandon(batch, shutdown)
+                .await
+                .transpose()?
+                .is_none()
+            {
+                tracing::debug!("shutdown abandoned a batch; the next leader republishes it");
+                return Ok(());
+            }
+            if !full || shutdown.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Publishes one batch, waits for every ack, then stores the checkpoint through
+    /// the lock connection, so only the current leader can move it.
+    async fn relay_batch(
+        &mut self,
+        rows: Vec<crate::event_store::EventRow>,
+    ) -> Result<(), Failure> {
+        let relay = self.relay;
+        let Some(last) = rows.last().map(Checkpoint::of) else {
+            return Ok(());
+        };
+        let events = rows.len();
+        if !self.stream_ready {
+            crate::nats::ensure_stream(&relay.jetstream, &relay.stream)
+                .await
+                .map_err(Failure::Retry)?;
+            self.stream_ready = true;
+        }
+        let published =
+            publish::publish_batch(&relay.jetstream, &relay.stream, &relay.service, rows).await;
+        if let Err(error) = published {
+            self.stream_ready = false;
+            return Err(Failure::Retry(error));
+        }
+        self.leadership
+            .store_checkpoint(&relay.stream.name, last, events)
+            .await
+            .map_err(Failure::LostLeadership)?;
+        self.checkpoint = last;
+        tracing::debug!(
+            events,
+            transaction_id = last.transaction_id,
+            global_position = last.global_position,
+            "relay batch published"
+        );
+        Ok(())
+    }
+}
+
+/// Runs `work` to the end, unless shutdown comes first and it then takes longer
+/// than [`SHUTDOWN_GRACE`]; `None` means it was abandoned.
+async fn finish_or_abandon<F: Future>(work: F, shutdown: &CancellationToken) -> Option<F::Output> {
+    tokio::pin!(work);
+    tokio::select! {
+        output = &mut work => Some(output),
+        _ = shutdown.cancelled() => tokio::time::timeout(SHUTDOWN_GRACE, work).await.ok(),
+    }
+}
+
+/// Sleeps for `delay`; true when shutdown came first.
+async fn cancelled_during(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(delay) => false,
+    }
+}

@@ -1,0 +1,137 @@
+//! Reading the outbox: the relay's checkpoint, the next batch of committed rows,
+//! and the `NOTIFY` that says new rows may be there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::event_store::{EventRow, EVENT_COLUMNS};
+
+/// The channel that the events table's insert trigger notifies.
+const CHANNEL: &str = "events_appended";
+/// Pause after the `LISTEN` connection failed to reconnect; polling covers the gap.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// The last event the relay published, as its place in relay order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub(super) struct Checkpoint {
+    /// The writing transaction's id, as a number.
+    pub(super) transaction_id: i64,
+    /// The event's position in the log.
+    pub(super) global_position: i64,
+}
+
+impl Checkpoint {
+    /// The checkpoint just after `row`.
+    pub(super) fn of(row: &EventRow) -> Self {
+        Self {
+            transaction_id: row.transaction_id,
+            global_position: row.global_position,
+        }
+    }
+}
+
+/// The stored checkpoint of `stream_name`; the start of the log when there is none.
+pub(super) async fn load_checkpoint(
+    pool: &PgPool,
+    stream_name: &str,
+) -> anyhow::Result<Checkpoint> {
+    let stored: Option<Checkpoint> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint AS transaction_id, global_position
+           FROM relay_checkpoints WHERE stream = $1",
+    )
+    .bind(stream_name)
+    .fetch_optional(pool)
+    .await
+    .context("load the relay checkpoint")?;
+    Ok(stored.unwrap_or_default())
+}
+
+/// The next committed rows after `checkpoint`, in relay order. Rows of transactions
+/// at or above the oldest running one are left for later: an older transaction may
+/// still commit rows that belong before them.
+pub(super) async fn read_batch(
+    pool: &PgPool,
+    checkpoint: Checkpoint,
+    batch_size: usize,
+) -> anyhow::Result<Vec<EventRow>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY transaction_id, global_position
+          LIMIT $3"
+    );
+    sqlx::query_as(&sql)
+        .bind(checkpoint.transaction_id)
+        .bind(checkpoint.global_position)
+        .bind(i64::try_from(batch_size).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await
+        .context("read the next relay batch")
+}
+
+/// Wake-ups from `LISTEN events_appended`. A task of its own receives them, so
+/// waiting is cancel-safe and a notification that arrives mid-batch is kept.
+pub(super) struct Wakeups {
+    notified: Arc<Notify>,
+    listener: JoinHandle<()>,
+}
+
+impl Wakeups {
+    /// Starts listening on a connection of its own.
+    pub(super) async fn listen(options: &PgConnectOptions) -> anyhow::Result<Self> {
+        // PgListener reconnects through a pool; one connection that never expires is
+        // all it needs.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+            .context("open the relay LISTEN connection")?;
+        let mut listener = PgListener::connect_with(&pool)
+            .await
+            .context("start LISTEN")?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .context("LISTEN events_appended")?;
+        let notified = Arc::new(Notify::new());
+        let listener = tokio::spawn(forward(listener, Arc::clone(&notified)));
+        Ok(Self { notified, listener })
+    }
+
+    /// Waits for the next notification, or `poll_interval`, whichever comes first.
+    pub(super) async fn next(&self, poll_interval: Duration) {
+        let _ = tokio::time::timeout(poll_interval, self.notified.notified()).await;
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+async fn forward(mut listener: PgListener, notified: Arc<Notify>) {
+    loop {
+        match listener.try_recv().await {
+            // One stored permit is enough: a single drain catches up on them all.
+            Ok(Some(_)) => notified.notify_one(),
+            // The connection was lost and re-established; notifications sent in
+            // between are gone, so look anyway.
+            Ok(None) => notified.notify_one(),
+            Err(error) => {
+                tracing::warn!(error = %error, "relay LISTEN failed, polling until it reconnects");
+                tokio::time::sleep(LISTEN_RETRY).await;
+            }
+        }
+    }
+}
