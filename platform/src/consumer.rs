@@ -1,0 +1,441 @@
+//! The JetStream consumer loop that feeds read models.
+//!
+//! A durable pull consumer fetches a batch, applies it and its checkpoint in one
+//! PostgreSQL transaction, and acks only after the commit. An event whose aggregate
+//! sequence is already recorded in `consumer_offsets` is skipped, so redeliveries
+//! change nothing: the effect of each event is applied exactly once.
+//!
+//! Per-aggregate order needs more than `max_ack_pending`: a delivery lost in
+//! flight, or a partial batch left unacked by a crash, comes back only after
+//! `ack_wait`, behind newer events. So the consumer rewinds to its last
+//! contiguous ack when it starts with unacked messages, and when an aggregate's
+//! next event is not the one it expects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::{self, AckKind};
+use async_trait::async_trait;
+use futures::StreamExt;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::nats::{self, StreamSpec};
+use crate::Envelope;
+
+/// A read model fed by a [`Consumer`].
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// The read model's name, as it appears in logs.
+    fn name(&self) -> &str;
+
+    /// Applies one event inside the batch's transaction. An error rolls back the
+    /// whole batch, which is then retried.
+    async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()>;
+}
+
+/// Where a consumer reads from and how it paces itself.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// The JetStream durable name; it also keys this consumer's rows in
+    /// `consumer_checkpoints` and `consumer_offsets`.
+    pub durable_name: String,
+    /// The stream to read, created when missing.
+    pub stream: StreamSpec,
+    /// The one subject filter (NATS 2.9 ignores `filter_subjects`).
+    pub filter_subject: String,
+    /// Most messages per batch, and the consumer's `max_ack_pending`.
+    pub batch_size: usize,
+    /// How long one fetch waits for a first message before asking again.
+    pub fetch_expiry: Duration,
+    /// How long JetStream waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Whether the filter delivers every event of each aggregate (the default).
+    /// Then a gap in an aggregate's sequences means an earlier event went astray
+    /// in flight, and the consumer rewinds rather than apply out of order. Turn
+    /// it off for a filter that picks some event types only. An event missing
+    /// from the stream for good stalls the consumer, with a warning per attempt.
+    pub expect_every_event: bool,
+}
+
+impl ConsumerConfig {
+    /// A configuration with the defaults: batches of 256, fetches that wait up to
+    /// 5 s, and redelivery after 10 s without an ack.
+    pub fn new(durable_name: &str, stream: StreamSpec, filter_subject: String) -> Self {
+        Self {
+            durable_name: durable_name.to_owned(),
+            stream,
+            filter_subject,
+            batch_size: 256,
+            fetch_expiry: Duration::from_secs(5),
+            ack_wait: Duration::from_secs(10),
+            expect_every_event: true,
+        }
+    }
+}
+
+/// One durable consumer feeding one [`Handler`].
+pub struct Consumer {
+    jetstream: jetstream::Context,
+    pool: PgPool,
+    handler: Arc<dyn Handler>,
+    config: ConsumerConfig,
+}
+
+/// A message that carries an Envelope, with its place in the stream.
+struct Delivery {
+    message: jetstream::Message,
+    envelope: Envelope,
+    stream_sequence: u64,
+}
+
+/// An event arrived before an earlier one of its aggregate.
+#[derive(Debug, thiserror::Error)]
+#[error("{aggregate} is at sequence {last}, so {sequence} is early")]
+struct SequenceGap {
+    aggregate: String,
+    last: i64,
+    sequence: i64,
+}
+
+/// How an attempt to commit a batch ended.
+enum Commit {
+    Done,
+    Cancelled,
+    Gap,
+}
+
+impl Consumer {
+    /// A consumer that writes through `pool`, which must hold the read-model
+    /// migrations ([`crate::db::READ_MODEL_MIGRATIONS`]) and the handler's tables.
+    pub fn new(
+        jetstream: jetstream::Context,
+        pool: PgPool,
+        handler: Arc<dyn Handler>,
+        config: ConsumerConfig,
+    ) -> Self {
+        Self {
+            jetstream,
+            pool,
+            handler,
+            config,
+        }
+    }
+
+    /// Consumes until `shutdown` is cancelled. The batch in hand is finished and
+    /// acked first; one still failing is left unacked for redelivery. Failures of
+    /// NATS or PostgreSQL are retried, never returned.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let span = tracing::info_span!(
+            "consumer",
+            consumer = %self.config.durable_name,
+            read_model = self.handler.name(),
+        );
+        async move {
+            let mut backoff = Backoff::new();
+            loop {
+                match self.subscribe().await {
+                    Ok(pull) => {
+                        tracing::info!(filter = %self.config.filter_subject, "consuming");
+                        if !self.consume(&pull, &mut backoff, &shutdown).await {
+                            break;
+                        }
+                    }
+                    Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot subscribe"),
+                }
+                if !backoff.wait(&shutdown).await {
+                    break;
+                }
+            }
+            tracing::info!("consumer stopped");
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Fetches and applies batch after batch. Returns `false` when cancelled, and
+    /// `true` after a failed fetch or a sequence gap: deliveries went astray, and
+    /// only a new subscription (see [`Self::subscribe`]) gets them back in order.
+    async fn consume(
+        &self,
+        pull: &PullConsumer,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        loop {
+            let fetched = tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                fetched = self.fetch(pull) => fetched,
+            };
+            let batch = match fetched {
+                Ok(messages) => parse_or_terminate(messages).await,
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "fetch failed");
+                    return true;
+                }
+            };
+            *backoff = Backoff::new();
+            if batch.is_empty() {
+                continue;
+            }
+            match self.commit_with_retry(&batch, shutdown).await {
+                Commit::Done => self.acknowledge(&batch).await,
+                Commit::Cancelled => return false,
+                Commit::Gap => return true,
+            }
+        }
+    }
+
+    /// Creates the stream and the durable consumer when missing. Messages left
+    /// unacked by an earlier run would come back only after `ack_wait`, behind
+    /// newer ones of the same aggregates, whose offsets would then make the older
+    /// ones look applied. So the consumer is recreated to restart just after its
+    /// last contiguous ack; what it replays that was already applied is skipped.
+    /// This assumes one worker per durable name.
+    async fn subscribe(&self) -> anyhow::Result<PullConsumer> {
+        let name = &self.config.durable_name;
+        let stream = nats::ensure_stream(&self.jetstream, &self.config.stream).await?;
+        let consumer: PullConsumer = stream
+            .get_or_create_consumer(name, self.pull_config(DeliverPolicy::All))
+            .await
+            .with_context(|| format!("create consumer {name}"))?;
+        let info = consumer.cached_info();
+        if info.num_ack_pending == 0 {
+            return Ok(consumer);
+        }
+        let start_sequence = info.ack_floor.stream_sequence + 1;
+        tracing::info!(start_sequence, unacked = info.num_ack_pending, "rewinding");
+        stream
+            .delete_consumer(name)
+            .await
+            .with_context(|| format!("delete consumer {name}"))?;
+        stream
+            .create_consumer(self.pull_config(DeliverPolicy::ByStartSequence { start_sequence }))
+            .await
+            .with_context(|| format!("recreate consumer {name}"))
+    }
+
+    fn pull_config(&self, deliver_policy: DeliverPolicy) -> pull::Config {
+        pull::Config {
+            durable_name: Some(self.config.durable_name.clone()),
+            filter_subject: self.config.filter_subject.clone(),
+            deliver_policy,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.config.ack_wait,
+            // Bounds what a crash leaves unacked, and so what a restart replays.
+            max_ack_pending: i64::try_from(self.config.batch_size).unwrap_or(i64::MAX),
+            ..Default::default()
+        }
+    }
+
+    /// One fetch: it waits up to `fetch_expiry` for a first message, then returns
+    /// at once with what is available, up to `batch_size`.
+    async fn fetch(&self, consumer: &PullConsumer) -> anyhow::Result<Vec<jetstream::Message>> {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(self.config.batch_size)
+            .expires(self.config.fetch_expiry)
+            .messages()
+            .await
+            .map_err(|error| anyhow::anyhow!("request a batch: {error}"))?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(error) => anyhow::bail!("receive a batch: {error}"),
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Applies the batch until it commits. A gap ends the attempts at once: the
+    /// missing event has to be fetched first.
+    async fn commit_with_retry(&self, batch: &[Delivery], shutdown: &CancellationToken) -> Commit {
+        let mut backoff = Backoff::new();
+        loop {
+            match self.apply_batch(batch).await {
+                Ok(applied) => {
+                    tracing::debug!(received = batch.len(), applied, "batch committed");
+                    return Commit::Done;
+                }
+                Err(error) if error.is::<SequenceGap>() => {
+                    tracing::warn!(error = format!("{error:#}"), "sequence gap, rewinding");
+                    return Commit::Gap;
+                }
+                Err(error) => tracing::error!(
+                    error = format!("{error:#}"),
+                    retry_in_ms = backoff.0.as_millis() as u64,
+                    "batch rolled back",
+                ),
+            }
+            if !backoff.wait(shutdown).await {
+                return Commit::Cancelled;
+            }
+        }
+    }
+
+    /// Applies every new event of the batch and the checkpoint in one transaction.
+    /// Returns how many events were new.
+    async fn apply_batch(&self, batch: &[Delivery]) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await.context("begin batch transaction")?;
+        let mut applied = 0;
+        for Delivery { envelope, .. } in batch {
+            let span = tracing::info_span!(
+                "event",
+                event_id = %envelope.event_id,
+                correlation_id = envelope.correlation_id().unwrap_or(""),
+            );
+            let is_new = self
+                .apply_once(&mut tx, envelope)
+                .instrument(span)
+                .await
+                .with_context(|| format!("apply event {}", envelope.event_id))?;
+            applied += u64::from(is_new);
+        }
+        let last = batch.iter().map(|d| d.stream_sequence).max().unwrap_or(0);
+        self.save_checkpoint(&mut tx, last, applied).await?;
+        tx.commit().await.context("commit batch")?;
+        Ok(applied)
+    }
+
+    /// Applies the event and records its sequence for its aggregate, unless that
+    /// sequence or a later one is already recorded. Returns whether it was applied.
+    async fn apply_once(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<bool> {
+        let key = (
+            &self.config.durable_name,
+            &envelope.aggregate_type,
+            &envelope.aggregate_id,
+        );
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT last_sequence FROM consumer_offsets
+              WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3 FOR UPDATE",
+        )
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("read the aggregate offset")?;
+        let last = last.unwrap_or(0);
+        if envelope.sequence <= last {
+            return Ok(false);
+        }
+        if self.config.expect_every_event && envelope.sequence > last + 1 {
+            let aggregate = format!("{}:{}", key.1, key.2);
+            let sequence = envelope.sequence;
+            return Err(SequenceGap {
+                aggregate,
+                last,
+                sequence,
+            }
+            .into());
+        }
+        self.handler.apply(tx, envelope).await?;
+        sqlx::query(
+            "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (consumer, aggregate_type, aggregate_id)
+             DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+        )
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(envelope.sequence)
+        .execute(tx)
+        .await
+        .context("record the aggregate offset")?;
+        Ok(true)
+    }
+
+    async fn save_checkpoint(
+        &self,
+        tx: &mut PgConnection,
+        stream_seq: u64,
+        applied: u64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (consumer, stream, stream_seq, applied, updated_at)
+             VALUES ($1, $2, $3, $4, now())
+             ON CONFLICT (consumer, stream) DO UPDATE
+                SET stream_seq = GREATEST(consumer_checkpoints.stream_seq, EXCLUDED.stream_seq),
+                    applied = consumer_checkpoints.applied + EXCLUDED.applied,
+                    updated_at = now()",
+        )
+        .bind(&self.config.durable_name)
+        .bind(&self.config.stream.name)
+        .bind(i64::try_from(stream_seq).context("stream sequence out of range")?)
+        .bind(i64::try_from(applied).context("applied count out of range")?)
+        .execute(tx)
+        .await
+        .context("save the checkpoint")?;
+        Ok(())
+    }
+
+    /// Acks a committed batch. A lost ack only means a redelivery, which the
+    /// offsets skip, so failures are logged and not retried.
+    async fn acknowledge(&self, batch: &[Delivery]) {
+        for delivery in batch {
+            if let Err(error) = delivery.message.ack().await {
+                tracing::warn!(event_id = %delivery.envelope.event_id, %error, "ack failed");
+            }
+        }
+        // Acks are buffered by the client; pushing them out now keeps a shutdown
+        // right after this batch from losing them.
+        if let Err(error) = self.jetstream.client().flush().await {
+            tracing::warn!(%error, "flushing acks failed");
+        }
+    }
+}
+
+/// Keeps the messages that carry an Envelope and terminates the others, which no
+/// retry could ever apply.
+async fn parse_or_terminate(messages: Vec<jetstream::Message>) -> Vec<Delivery> {
+    let mut batch = Vec::with_capacity(messages.len());
+    for message in messages {
+        match parse(&message) {
+            Ok((envelope, stream_sequence)) => batch.push(Delivery {
+                message,
+                envelope,
+                stream_sequence,
+            }),
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::error!(subject = %message.subject, error, "terminating a malformed message");
+                if let Err(error) = message.ack_with(AckKind::Term).await {
+                    tracing::warn!(%error, "terminating a malformed message failed");
+                }
+            }
+        }
+    }
+    batch
+}
+
+fn parse(message: &jetstream::Message) -> anyhow::Result<(Envelope, u64)> {
+    let envelope = serde_json::from_slice(&message.payload).context("parse the Envelope")?;
+    let info = message
+        .info()
+        .map_err(|error| anyhow::anyhow!("read the JetStream metadata: {error}"))?;
+    Ok((envelope, info.stream_sequence))
+}
+
+/// Exponential backoff from 100 ms to 30 s between retries.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(Duration::from_millis(100))
+    }
+
+    /// Sleeps for the current delay and doubles it; `false` when cancelled first.
+    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        let delay = self.0;
+        self.0 = (delay * 2).min(Duration::from_secs(30));
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep(delay) => true,
+        }
+    }
+}

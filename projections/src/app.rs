@@ -1,0 +1,145 @@
+//! The projection worker process: its settings, its database, its consumers and
+//! its health endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use clap::Parser;
+use platform::config::CommonArgs;
+use platform::consumer::{Consumer, ConsumerConfig};
+use platform::db::{self, READ_MODEL_DB, READ_MODEL_MIGRATIONS};
+use platform::http::{health_router, with_common_layers, Readiness};
+use platform::nats::StreamSpec;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::products::{ProductsProjection, DURABLE_NAME};
+use crate::MIGRATIONS;
+
+/// Settings of the projection worker, each an environment variable with a local default.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "projection-worker",
+    about = "Builds the read models from the JetStream streams"
+)]
+pub struct Config {
+    /// Address of the health endpoints.
+    #[arg(long, env = "PROJECTIONS_ADDR", default_value = "127.0.0.1:8090")]
+    pub addr: SocketAddr,
+
+    /// The read-model database; by default `read_models` on the `DATABASE_URL`
+    /// server, created when missing.
+    #[arg(long, env = "PROJECTIONS_DATABASE_URL")]
+    pub projections_database_url: Option<String>,
+
+    /// The inventory service's JetStream stream, created when missing.
+    #[arg(long, env = "INVENTORY_STREAM", default_value = "INVENTORY")]
+    pub inventory_stream: String,
+
+    /// First subject token(s) of the inventory events.
+    #[arg(long, env = "INVENTORY_SUBJECT_PREFIX", default_value = "inventory")]
+    pub inventory_subject_prefix: String,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl Config {
+    fn inventory_stream(&self) -> StreamSpec {
+        StreamSpec {
+            name: self.inventory_stream.clone(),
+            subject_prefix: self.inventory_subject_prefix.clone(),
+        }
+    }
+}
+
+/// A worker ready to run: migrated database, bound listener and its consumers.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    consumers: Vec<Consumer>,
+}
+
+impl App {
+    /// Connects to PostgreSQL (creating and migrating the read-model database) and
+    /// NATS, and binds the HTTP listener. Port 0 picks a free port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = connect_database(&config).await?;
+        db::migrate(&pool, &READ_MODEL_MIGRATIONS).await?;
+        db::migrate(&pool, &MIGRATIONS).await?;
+        let nats = platform::nats::connect(&config.common.nats_url).await?;
+        let jetstream = async_nats::jetstream::new(nats.clone());
+
+        let stream = config.inventory_stream();
+        let filter_subject = format!("{}.Product.>", stream.subject_prefix);
+        let products = Consumer::new(
+            jetstream,
+            pool.clone(),
+            Arc::new(ProductsProjection),
+            ConsumerConfig::new(DURABLE_NAME, stream, filter_subject),
+        );
+
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("bind {}", config.addr))?;
+        let readiness = Readiness {
+            databases: vec![pool],
+            nats: Some(nats),
+        };
+        Ok(Self {
+            listener,
+            router: with_common_layers(health_router(readiness)),
+            consumers: vec![products],
+        })
+    }
+
+    /// The port the health endpoints listen on.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Runs the consumers and the HTTP server until `shutdown` is cancelled; each
+    /// consumer finishes its batch in hand first. If a consumer dies, the whole
+    /// worker stops with an error rather than serve a read model that no longer moves.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop = shutdown.child_token();
+        let mut consumers = JoinSet::new();
+        for consumer in self.consumers {
+            consumers.spawn(consumer.run(stop.clone()));
+        }
+        let server = tokio::spawn(platform::http::serve(
+            self.listener,
+            self.router,
+            stop.clone(),
+        ));
+        let mut failure = None;
+        while let Some(joined) = consumers.join_next().await {
+            if let Err(error) = joined {
+                stop.cancel();
+                failure.get_or_insert(error);
+            }
+        }
+        server.await.context("HTTP server task")??;
+        match failure {
+            Some(error) => Err(anyhow::Error::new(error).context("a consumer died")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Opens the read-model database, creating it when missing. With an override URL,
+/// the database is created on that URL's server, if its role may.
+async fn connect_database(config: &Config) -> anyhow::Result<PgPool> {
+    let common = &config.common;
+    let url = config.projections_database_url.as_deref();
+    let options = common.database(url, READ_MODEL_DB.name)?;
+    let server = match url {
+        Some(_) => options.clone().database("postgres"),
+        None => common.server()?,
+    };
+    db::connect_or_create(&server, options, 8).await
+}

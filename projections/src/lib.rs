@@ -1,0 +1,11 @@
+//! Projection workers: they consume the command services' JetStream streams and
+//! build the read models that the query services serve.
+
+pub mod app;
+pub mod products;
+
+pub use app::{App, Config};
+
+/// The read-model tables of this crate, versions from 1000 up so they share
+/// `_sqlx_migrations` with [`platform::db::READ_MODEL_MIGRATIONS`].
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
