@@ -12,8 +12,10 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 /// outbox columns, the NOTIFY trigger and the relay checkpoint.
 pub static EVENT_STORE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/event_store");
 
-/// Tables that every read-model database needs for its consumers: checkpoints and
-/// the per-aggregate guard against applying an event twice.
+/// Tables that every database with consumers needs (read models, and command
+/// services that react to other services): checkpoints and the per-aggregate guard
+/// against applying an event twice. Versions 100-199, so they can share a database
+/// with the event store's 1-99.
 pub static READ_MODEL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/read_model");
 
 /// One database of the system, the role that owns it and the roles that may only
