@@ -3,5 +3,8 @@
 //! events it emits.
 #![warn(missing_docs)]
 
+pub mod customers;
 pub mod inventory;
+pub mod orders;
+pub mod payments;
 pub mod values;

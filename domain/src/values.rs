@@ -5,8 +5,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod contact;
+mod order_lines;
 #[cfg(test)]
 mod tests;
+
+pub use contact::{Email, PersonName};
+pub use order_lines::{LineQuantity, OrderLine, OrderLines};
 
 /// Why a raw input could not become a value; the message is fit to show a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,7 +22,7 @@ pub enum ValueError {
         max = Sku::MAX_LEN
     )]
     InvalidSku,
-    /// The product name is empty or too long once surrounding spaces are trimmed.
+    /// A product or person name is empty or too long once surrounding spaces are trimmed.
     #[error(
         "name must be 1 to {max} characters, not counting surrounding spaces",
         max = ProductName::MAX_CHARS
@@ -34,6 +39,27 @@ pub enum ValueError {
     /// An amount of money is below zero.
     #[error("amount must not be negative")]
     NegativeMoney,
+    /// The text is not a plausible email address.
+    #[error(
+        "email must be an address like name@example.com, without spaces and at most {max} characters",
+        max = Email::MAX_CHARS
+    )]
+    InvalidEmail,
+    /// An order has no lines.
+    #[error("an order needs at least one line")]
+    TooFewLines,
+    /// An order has more lines than allowed.
+    #[error("an order may have at most {max} lines")]
+    TooManyLines {
+        /// Most lines allowed.
+        max: usize,
+    },
+    /// Two lines of one order name the same SKU.
+    #[error("SKU {sku} appears on more than one line; put its whole quantity on one line")]
+    RepeatedSku {
+        /// The SKU that appears more than once.
+        sku: Sku,
+    },
 }
 
 /// A stock keeping unit: 1 to 32 characters of `A-Z`, `0-9` and `-`, not starting with `-`.
@@ -106,18 +132,23 @@ impl ProductName {
 
     /// Trims surrounding whitespace from `raw` and checks the length of what is left.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let trimmed = raw.trim();
-        let chars = trimmed.chars().count();
-        if (1..=Self::MAX_CHARS).contains(&chars) {
-            Ok(Self(trimmed.to_owned()))
-        } else {
-            Err(ValueError::InvalidName)
-        }
+        trimmed_name(raw, Self::MAX_CHARS).map(Self)
     }
 
     /// The trimmed name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `raw` without surrounding whitespace, if 1 to `max_chars` characters are left.
+fn trimmed_name(raw: &str, max_chars: usize) -> Result<String, ValueError> {
+    let trimmed = raw.trim();
+    let chars = trimmed.chars().count();
+    if (1..=max_chars).contains(&chars) {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ValueError::InvalidName)
     }
 }
 

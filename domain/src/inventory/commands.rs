@@ -29,7 +29,8 @@ pub enum ProductCommand {
         /// The new unit price, above zero.
         price: Money,
     },
-    /// Holds units for an order, or records why they could not be held.
+    /// Holds units for an order, or records why they could not be held; a SKU that was
+    /// never added is rejected as unknown.
     ReserveStock {
         /// The order the units are for; one reservation per order.
         order_id: Uuid,

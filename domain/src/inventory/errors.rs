@@ -8,7 +8,7 @@ pub enum ProductError {
     /// `AddProduct` for a SKU that already exists.
     #[error("a product with this SKU already exists")]
     AlreadyExists,
-    /// Any command but `AddProduct` for a SKU that does not exist.
+    /// `Restock` or `ChangePrice` for a SKU that does not exist.
     #[error("product not found")]
     NotFound,
     /// A price of zero was given where a sale price is needed.

@@ -71,6 +71,8 @@ pub enum ProductEvent {
 pub enum RejectionReason {
     /// Fewer units are available than the order needs.
     OutOfStock,
+    /// No product with this SKU has been added.
+    UnknownProduct,
 }
 
 impl DomainEvent for ProductEvent {
@@ -117,6 +119,21 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<ProductEvent>(expected).unwrap(),
             event
+        );
+    }
+
+    #[test]
+    fn an_unknown_product_rejection_carries_its_reason_in_capitals() {
+        let event = ProductEvent::StockReservationRejected {
+            order_id: Uuid::from_u128(7),
+            quantity: 1,
+            available: 0,
+            reason: RejectionReason::UnknownProduct,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json["StockReservationRejected"]["reason"],
+            "UNKNOWN_PRODUCT"
         );
     }
 

@@ -70,6 +70,7 @@ proptest! {
     fn stock_invariants_hold_after_every_command(
         initial_stock in 0..=50u32,
         commands in prop::collection::vec(stock_command(), 1..60),
+        added_after in prop_oneof![3 => Just(0usize), 1 => 0..70usize],
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let add = ProductCommand::AddProduct {
@@ -78,9 +79,16 @@ proptest! {
             price: Money::from_cents(1299).unwrap(),
             initial_stock,
         };
+        // The product is usually added first, but the saga may ask about it before it
+        // exists, or about a SKU that never will.
+        let mut commands = commands;
+        if added_after <= commands.len() {
+            commands.insert(added_after, add);
+        }
         let mut product = Product::default();
         let mut history = Vec::new();
-        for command in std::iter::once(add).chain(commands) {
+        for command in commands {
+            let existed = product.exists();
             let (handled, result) = handle(&runtime, &product, command);
             match result {
                 Ok(events) => {
@@ -91,10 +99,17 @@ proptest! {
                     prop_assert_eq!(&handled, &product);
                 }
                 Err(error) => {
-                    let is_unknown_commit = matches!(error, ProductError::ReservationNotFound { .. });
-                    prop_assert!(is_unknown_commit, "unexpected error {:?}", error);
+                    let expected = match error {
+                        ProductError::ReservationNotFound { .. } => existed,
+                        ProductError::NotFound => !existed,
+                        _ => false,
+                    };
+                    prop_assert!(expected, "unexpected error {:?}", error);
                     prop_assert_eq!(&handled, &product);
                 }
+            }
+            if !product.exists() {
+                prop_assert_eq!((product.on_hand(), product.reserved()), (0, 0));
             }
             check_stock_invariants(&product)?;
         }

@@ -99,15 +99,19 @@ impl Product {
                 price,
                 initial_stock,
             } => self.add_product(&sku, name, price, initial_stock).map(Some),
-            _ if !self.exists() => Err(ProductError::NotFound),
-            ProductCommand::Restock { quantity } => self.restock(quantity).map(Some),
-            ProductCommand::ChangePrice { price } => self.change_price(price),
+            // The saga reserves stock for whatever SKU an order names, so a missing
+            // product must answer with an event the order can react to.
             ProductCommand::ReserveStock { order_id, quantity } => {
                 Ok(self.reserve_stock(order_id, quantity))
             }
             ProductCommand::ReleaseReservation { order_id } => {
                 Ok(self.release_reservation(order_id))
             }
+            // A product that was never added held nothing, so there is nothing to ship.
+            ProductCommand::CommitReservation { .. } if !self.exists() => Ok(None),
+            _ if !self.exists() => Err(ProductError::NotFound),
+            ProductCommand::Restock { quantity } => self.restock(quantity).map(Some),
+            ProductCommand::ChangePrice { price } => self.change_price(price),
             ProductCommand::CommitReservation { order_id } => self.commit_reservation(order_id),
         }
     }
@@ -164,6 +168,14 @@ impl Product {
             return None;
         }
         let quantity = u64::from(quantity.get());
+        if !self.exists() {
+            return Some(ProductEvent::StockReservationRejected {
+                order_id,
+                quantity,
+                available: 0,
+                reason: RejectionReason::UnknownProduct,
+            });
+        }
         let available = self.available();
         // Shortage is a fact the saga must hear about, so it is an event, not an error.
         if quantity > available {

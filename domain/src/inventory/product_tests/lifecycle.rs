@@ -45,15 +45,12 @@ fn adding_more_than_a_million_initial_units_exceeds_the_stock_limit() {
 }
 
 #[test]
-fn every_other_command_on_a_missing_product_fails_as_not_found() {
+fn restocking_or_repricing_a_missing_product_fails_as_not_found() {
     let commands = [
         ProductCommand::Restock {
             quantity: quantity(1),
         },
         ProductCommand::ChangePrice { price: money(100) },
-        reserve(ORDER, 1),
-        ProductCommand::ReleaseReservation { order_id: ORDER },
-        ProductCommand::CommitReservation { order_id: ORDER },
     ];
     for command in commands {
         product()
@@ -61,6 +58,52 @@ fn every_other_command_on_a_missing_product_fails_as_not_found() {
             .when(command)
             .then_expect_error(ProductError::NotFound);
     }
+}
+
+#[test]
+fn reserving_a_missing_product_is_rejected_as_unknown_with_nothing_available() {
+    product()
+        .given_no_previous_events()
+        .when(reserve(ORDER, 3))
+        .then_expect_events(vec![unknown(ORDER, 3)]);
+}
+
+#[test]
+fn reserving_a_missing_product_again_for_the_same_order_records_nothing() {
+    product()
+        .given(vec![unknown(ORDER, 3)])
+        .when(reserve(ORDER, 3))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn releasing_or_committing_on_a_missing_product_records_nothing() {
+    for history in [vec![], vec![unknown(ORDER, 3)]] {
+        for command in [
+            ProductCommand::ReleaseReservation { order_id: ORDER },
+            ProductCommand::CommitReservation { order_id: ORDER },
+        ] {
+            product()
+                .given(history.clone())
+                .when(command)
+                .then_expect_events(vec![]);
+        }
+    }
+}
+
+#[test]
+fn a_product_rejected_as_unknown_can_still_be_added_later() {
+    product()
+        .given(vec![unknown(ORDER, 3)])
+        .when(add_product(1299, 10))
+        .then_expect_events(vec![added(10)]);
+    let product = replay(vec![unknown(ORDER, 3)]);
+    assert!(!product.exists());
+    assert_eq!(product.available(), 0);
+    assert_eq!(
+        product.reservation(ORDER).map(|r| r.status),
+        Some(ReservationStatus::Rejected)
+    );
 }
 
 #[test]

@@ -59,6 +59,15 @@ fn rejected(order_id: Uuid, units: u64, available: u64) -> ProductEvent {
     }
 }
 
+fn unknown(order_id: Uuid, units: u64) -> ProductEvent {
+    ProductEvent::StockReservationRejected {
+        order_id,
+        quantity: units,
+        available: 0,
+        reason: RejectionReason::UnknownProduct,
+    }
+}
+
 fn reserve(order_id: Uuid, units: u32) -> ProductCommand {
     ProductCommand::ReserveStock {
         order_id,
