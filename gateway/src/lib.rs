@@ -7,6 +7,6 @@ mod config;
 mod openapi;
 mod routes;
 
-pub use app::App;
+pub use app::build;
 pub use config::Config;
 pub use routes::{router, Upstreams};

@@ -11,6 +11,7 @@ pub mod event_store;
 pub mod http;
 pub mod nats;
 pub mod relay;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;

@@ -4,18 +4,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
-use axum::Router;
 use clap::Parser;
 use platform::config::CommonArgs;
 use platform::consumer::{Consumer, ConsumerConfig};
 use platform::db::{self, READ_MODEL_DB, READ_MODEL_MIGRATIONS};
 use platform::http::{health_router, with_common_layers, Readiness};
 use platform::nats::StreamSpec;
+use platform::service::Service;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::products::{ProductsProjection, DURABLE_NAME};
 use crate::MIGRATIONS;
@@ -57,78 +53,36 @@ impl Config {
     }
 }
 
-/// A worker ready to run: migrated database, bound listener and its consumers.
-pub struct App {
-    listener: TcpListener,
-    router: Router,
-    consumers: Vec<Consumer>,
-}
+/// Connects to PostgreSQL (creating and migrating the read-model database) and
+/// NATS, and binds the health endpoints: a worker ready to run its consumers. If a
+/// consumer dies, the whole worker stops rather than serve a read model that no
+/// longer moves.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let pool = connect_database(&config).await?;
+    db::migrate(&pool, &READ_MODEL_MIGRATIONS).await?;
+    db::migrate(&pool, &MIGRATIONS).await?;
+    let nats = platform::nats::connect(&config.common.nats_url).await?;
+    let jetstream = async_nats::jetstream::new(nats.clone());
 
-impl App {
-    /// Connects to PostgreSQL (creating and migrating the read-model database) and
-    /// NATS, and binds the HTTP listener. Port 0 picks a free port.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = connect_database(&config).await?;
-        db::migrate(&pool, &READ_MODEL_MIGRATIONS).await?;
-        db::migrate(&pool, &MIGRATIONS).await?;
-        let nats = platform::nats::connect(&config.common.nats_url).await?;
-        let jetstream = async_nats::jetstream::new(nats.clone());
-
-        let stream = config.inventory_stream();
-        let filter_subject = format!("{}.Product.>", stream.subject_prefix);
-        let products = Consumer::new(
-            jetstream,
-            pool.clone(),
-            Arc::new(ProductsProjection),
-            ConsumerConfig::new(DURABLE_NAME, stream, filter_subject),
-        );
-
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("bind {}", config.addr))?;
-        let readiness = Readiness {
-            databases: vec![pool],
-            nats: Some(nats),
-        };
-        Ok(Self {
-            listener,
-            router: with_common_layers(health_router(readiness)),
-            consumers: vec![products],
-        })
-    }
-
-    /// The port the health endpoints listen on.
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    /// Runs the consumers and the HTTP server until `shutdown` is cancelled; each
-    /// consumer finishes its batch in hand first. If a consumer dies, the whole
-    /// worker stops with an error rather than serve a read model that no longer moves.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stop = shutdown.child_token();
-        let mut consumers = JoinSet::new();
-        for consumer in self.consumers {
-            consumers.spawn(consumer.run(stop.clone()));
-        }
-        let server = tokio::spawn(platform::http::serve(
-            self.listener,
-            self.router,
-            stop.clone(),
-        ));
-        let mut failure = None;
-        while let Some(joined) = consumers.join_next().await {
-            if let Err(error) = joined {
-                stop.cancel();
-                failure.get_or_insert(error);
-            }
-        }
-        server.await.context("HTTP server task")??;
-        match failure {
-            Some(error) => Err(anyhow::Error::new(error).context("a consumer died")),
-            None => Ok(()),
-        }
-    }
+    let stream = config.inventory_stream();
+    let filter_subject = format!("{}.Product.>", stream.subject_prefix);
+    let products = Consumer::new(
+        jetstream,
+        pool.clone(),
+        Arc::new(ProductsProjection),
+        ConsumerConfig::new(DURABLE_NAME, stream, filter_subject),
+    );
+    let readiness = Readiness {
+        databases: vec![pool],
+        nats: Some(nats),
+    };
+    let router = with_common_layers(health_router(readiness));
+    Ok(Service::bind("projection-worker", config.addr, router)
+        .await?
+        .with_task("products consumer", move |shutdown| async move {
+            products.run(shutdown).await;
+            Ok(())
+        }))
 }
 
 /// Opens the read-model database, creating it when missing. With an override URL,

@@ -4,7 +4,7 @@
 pub mod app;
 pub mod products;
 
-pub use app::{App, Config};
+pub use app::{build, Config};
 
 /// The read-model tables of this crate, versions from 1000 up so they share
 /// `_sqlx_migrations` with [`platform::db::READ_MODEL_MIGRATIONS`].

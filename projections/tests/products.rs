@@ -18,7 +18,7 @@ use platform::telemetry::LogFormat;
 use platform::testing::{test_stream, TestDb};
 use platform::Envelope;
 use projections::products::ProductsProjection;
-use projections::{App, Config, MIGRATIONS};
+use projections::{Config, MIGRATIONS};
 use sqlx::{PgConnection, PgPool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -283,7 +283,7 @@ async fn events_published_to_the_stream_become_product_rows() {
             log_format: LogFormat::Pretty,
         },
     };
-    let app = App::build(config).await.unwrap();
+    let app = projections::build(config).await.unwrap();
     let port = app.port();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run(shutdown.clone()));

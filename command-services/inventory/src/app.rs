@@ -2,16 +2,13 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::Router;
 use domain::inventory::Product;
-use platform::db::{self, EVENT_STORE_MIGRATIONS, INVENTORY_DB};
+use platform::db::INVENTORY_DB;
 use platform::event_store::AggregateStore;
-use platform::http::{self, Readiness};
+use platform::http;
 use platform::nats::StreamSpec;
-use platform::relay::{Relay, RelayConfig};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use platform::service::{CommandInfra, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -44,66 +41,27 @@ pub fn router(state: AppState) -> Router {
     ))
 }
 
-/// A built service, bound to its port and ready to run.
-pub struct App {
-    listener: TcpListener,
-    router: Router,
-    relay: Relay,
-}
-
-impl App {
-    /// Connects to PostgreSQL and NATS, migrates the event store and binds the port.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let server = config.common.server()?;
-        let options = config
-            .common
-            .database(config.inventory_database_url.as_deref(), INVENTORY_DB.name)?;
-        let pool = db::connect_or_create(&server, options.clone(), config.db_pool).await?;
-        db::migrate(&pool, &EVENT_STORE_MIGRATIONS).await?;
-        let nats = platform::nats::connect(&config.common.nats_url).await?;
-
-        let stream = StreamSpec {
-            name: config.stream.clone(),
-            subject_prefix: config.subject_prefix.clone(),
-        };
-        let relay = Relay::new(
-            SERVICE,
-            pool.clone(),
-            options,
-            async_nats::jetstream::new(nats.clone()),
-            stream,
-            RelayConfig::default(),
-        );
-        let state = AppState {
-            products: Arc::new(AggregateStore::new(SERVICE, pool.clone(), ())),
-        };
-        let readiness = Readiness {
-            databases: vec![pool],
-            nats: Some(nats),
-        };
-        let router = router(state).merge(http::health_router(readiness));
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("bind {}", config.addr))?;
-        Ok(Self {
-            listener,
-            router,
-            relay,
-        })
-    }
-
-    /// The port the service listens on (useful when it was bound to port 0).
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    /// Serves requests and relays events until `shutdown` is cancelled.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(addr = ?self.listener.local_addr().ok(), "inventory service listening");
-        let relay = self.relay.spawn(shutdown.clone());
-        let served = http::serve(self.listener, self.router, shutdown.clone()).await;
-        shutdown.cancel();
-        relay.await.context("relay task")??;
-        served
-    }
+/// Connects to PostgreSQL and NATS, migrates the event store and binds the port:
+/// a service ready to run its HTTP server and its relay.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let stream = StreamSpec {
+        name: config.stream.clone(),
+        subject_prefix: config.subject_prefix.clone(),
+    };
+    let infra = CommandInfra::connect(
+        &config.common,
+        &INVENTORY_DB,
+        config.inventory_database_url.as_deref(),
+        config.db_pool,
+        stream,
+    )
+    .await?;
+    let state = AppState {
+        products: Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ())),
+    };
+    let router = router(state).merge(http::health_router(infra.readiness()));
+    let relay = infra.relay(SERVICE);
+    Ok(Service::bind(SERVICE, config.addr, router)
+        .await?
+        .with_task("relay", move |shutdown| relay.run(shutdown)))
 }

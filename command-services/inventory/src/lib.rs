@@ -7,7 +7,7 @@ mod config;
 mod errors;
 mod products;
 
-pub use app::{router, App, AppState};
+pub use app::{build, router, AppState};
 pub use config::Config;
 
 /// The service's name: the first token of its subjects and of its event ids.

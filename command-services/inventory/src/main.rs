@@ -1,5 +1,5 @@
 use clap::Parser;
-use inventory::{App, Config};
+use inventory::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
         config.common.log_format,
         "info,inventory=debug,platform=info",
     );
-    App::build(config)
+    inventory::build(config)
         .await?
         .run(platform::shutdown::on_signal())
         .await

@@ -3,14 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
-use axum::Router;
 use clap::Parser;
 use platform::config::CommonArgs;
 use platform::db::READ_MODEL_DB;
+use platform::service::Service;
 use sqlx::postgres::PgPoolOptions;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::{router, AppState};
 
@@ -31,44 +28,20 @@ pub struct Config {
     pub common: CommonArgs,
 }
 
-/// The service ready to run: its router and its bound listener.
-pub struct App {
-    listener: TcpListener,
-    router: Router,
-}
-
-impl App {
-    /// Prepares the pool and binds the listener. Port 0 picks a free port.
-    ///
-    /// The pool connects lazily: the catalog may start before the projection
-    /// worker has created the database, and `/readyz` reports when it can read.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let options = config
-            .common
-            .database(config.catalog_database_url.as_deref(), READ_MODEL_DB.name)?
-            // The catalog never writes; this holds even when connected as the owner.
-            .options([("default_transaction_read_only", "on")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options);
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("bind {}", config.addr))?;
-        Ok(Self {
-            listener,
-            router: router(AppState { pool }),
-        })
-    }
-
-    /// The port the service listens on.
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(port = self.port(), "catalog listening");
-        platform::http::serve(self.listener, self.router, shutdown).await
-    }
+/// Prepares the pool and binds the listener: the service ready to run. Port 0
+/// picks a free port.
+///
+/// The pool connects lazily: the catalog may start before the projection worker
+/// has created the database, and `/readyz` reports when it can read.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let options = config
+        .common
+        .database(config.catalog_database_url.as_deref(), READ_MODEL_DB.name)?
+        // The catalog never writes; this holds even when connected as the owner.
+        .options([("default_transaction_read_only", "on")]);
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options);
+    Service::bind("catalog", config.addr, router(AppState { pool })).await
 }

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use app::{App, Config};
+pub use app::{build, Config};
 
 /// What the handlers share: a pool on the read-model database.
 #[derive(Clone)]

@@ -28,7 +28,7 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
 
-        let inventory = inventory::App::build(parse(&[
+        let inventory = inventory::build(parse(&[
             "inventory",
             "--addr=127.0.0.1:0",
             &format!("--inventory-database-url={}", inventory_db.url()),
@@ -41,7 +41,7 @@ impl Stack {
         let inventory_url = format!("http://127.0.0.1:{}", inventory.port());
         tasks.push(tokio::spawn(inventory.run(shutdown.clone())));
 
-        let worker = projections::App::build(parse(&[
+        let worker = projections::build(parse(&[
             "projection-worker",
             "--addr=127.0.0.1:0",
             &format!("--projections-database-url={}", read_db.url()),
@@ -53,7 +53,7 @@ impl Stack {
         .expect("projection worker");
         tasks.push(tokio::spawn(worker.run(shutdown.clone())));
 
-        let catalog = catalog::App::build(parse(&[
+        let catalog = catalog::build(parse(&[
             "catalog",
             "--addr=127.0.0.1:0",
             &format!("--catalog-database-url={}", read_db.url()),
@@ -63,7 +63,7 @@ impl Stack {
         let catalog_url = format!("http://127.0.0.1:{}", catalog.port());
         tasks.push(tokio::spawn(catalog.run(shutdown.clone())));
 
-        let gateway = gateway::App::build(parse(&[
+        let gateway = gateway::build(parse(&[
             "gateway",
             "--addr=127.0.0.1:0",
             &format!("--inventory-url={inventory_url}"),
