@@ -7,6 +7,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::nats::StreamSpec;
 use crate::telemetry::LogFormat;
 
 /// Settings every Shop process reads: where PostgreSQL and NATS are, and how to log.
@@ -24,6 +25,12 @@ pub struct CommonArgs {
     /// NATS server with JetStream enabled.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+
+    /// Keeps this stack's JetStream streams apart from others on the same server:
+    /// namespace `dev` reads and writes `DEV_INVENTORY` on `dev.inventory.>`.
+    /// Empty means the standard names (`INVENTORY` on `inventory.>`).
+    #[arg(long, env = "STREAM_NAMESPACE", default_value = "")]
+    pub stream_namespace: String,
 
     /// Log output: `pretty` for people, `json` for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
@@ -43,6 +50,11 @@ impl CommonArgs {
                 .with_context(|| format!("parse database URL for {database}")),
             None => Ok(self.server()?.database(database)),
         }
+    }
+
+    /// The stream of a command service, such as `inventory`, in this stack's namespace.
+    pub fn stream(&self, service: &str) -> StreamSpec {
+        StreamSpec::in_namespace(&self.stream_namespace, service)
     }
 
     /// Connection options for the server-level URL (`DATABASE_URL`).

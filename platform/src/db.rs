@@ -37,15 +37,42 @@ pub const INVENTORY_DB: DatabaseSpec = DatabaseSpec {
     readers: &[],
 };
 
+/// The customers service's event store.
+pub const CUSTOMERS_DB: DatabaseSpec = DatabaseSpec {
+    name: "customers_es",
+    owner: "customers",
+    readers: &[],
+};
+
+/// The orders service's event store.
+pub const ORDERS_DB: DatabaseSpec = DatabaseSpec {
+    name: "orders_es",
+    owner: "orders",
+    readers: &[],
+};
+
+/// The payments service's event store.
+pub const PAYMENTS_DB: DatabaseSpec = DatabaseSpec {
+    name: "payments_es",
+    owner: "payments",
+    readers: &[],
+};
+
 /// The read models, written by the projection worker and read by query services.
 pub const READ_MODEL_DB: DatabaseSpec = DatabaseSpec {
     name: "read_models",
     owner: "projections",
-    readers: &["catalog"],
+    readers: &["catalog", "orders_view", "customers_view"],
 };
 
 /// Every database of the stack, in the order `shop up` provisions them.
-pub const ALL_DATABASES: &[DatabaseSpec] = &[INVENTORY_DB, READ_MODEL_DB];
+pub const ALL_DATABASES: &[DatabaseSpec] = &[
+    INVENTORY_DB,
+    CUSTOMERS_DB,
+    ORDERS_DB,
+    PAYMENTS_DB,
+    READ_MODEL_DB,
+];
 
 /// Opens a pool. `max_connections` is sized by the caller: postgres-es's own helper
 /// caps it at 10, which starves a busy command service.

@@ -42,7 +42,12 @@ pub struct Envelope {
 
 impl Envelope {
     /// The globally unique id of an event, used for JetStream de-duplication.
-    pub fn event_id_for(service: &str, aggregate_type: &str, aggregate_id: &str, sequence: i64) -> String {
+    pub fn event_id_for(
+        service: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+    ) -> String {
         format!("{service}:{aggregate_type}:{aggregate_id}:{sequence}")
     }
 

@@ -100,7 +100,10 @@ where
             CONFLICT_ATTEMPTS
         };
         for attempt in 1..=attempts {
-            match self.execute_once(aggregate_id, command.clone(), context).await {
+            match self
+                .execute_once(aggregate_id, command.clone(), context)
+                .await
+            {
                 Err(CommandError::Conflict) if attempt < attempts => {
                     tokio::time::sleep(conflict_backoff(attempt)).await;
                 }
@@ -173,13 +176,40 @@ where
         Ok(version.unwrap_or(0))
     }
 
+    /// The answer of the event-stream endpoint: the aggregate's events from
+    /// `from_sequence` on, or `None` when the aggregate has no events at all.
+    pub async fn event_stream(
+        &self,
+        aggregate_id: &str,
+        from_sequence: Option<i64>,
+    ) -> anyhow::Result<Option<crate::EventStream>> {
+        let events = self
+            .events(aggregate_id, from_sequence.unwrap_or(1).max(1))
+            .await?;
+        if events.is_empty() && self.version(aggregate_id).await? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(crate::EventStream {
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            events,
+        }))
+    }
+
     /// The aggregate's stored events from `from_sequence` on, in sequence order.
     pub async fn events(
         &self,
         aggregate_id: &str,
         from_sequence: i64,
     ) -> anyhow::Result<Vec<Envelope>> {
-        read_events(&self.pool, self.service, A::TYPE, aggregate_id, from_sequence).await
+        read_events(
+            &self.pool,
+            self.service,
+            A::TYPE,
+            aggregate_id,
+            from_sequence,
+        )
+        .await
     }
 }
 
@@ -286,5 +316,8 @@ pub async fn read_events(
         .fetch_all(pool)
         .await
         .context("read aggregate events")?;
-    Ok(rows.into_iter().map(|row| row.into_envelope(service)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| row.into_envelope(service))
+        .collect())
 }

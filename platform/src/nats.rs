@@ -25,9 +25,23 @@ pub struct StreamSpec {
 impl StreamSpec {
     /// The contract's stream for a service: `INVENTORY` with subjects `inventory.>`.
     pub fn for_service(service: &str) -> Self {
+        Self::in_namespace("", service)
+    }
+
+    /// A service's stream inside a namespace, which keeps several stacks (tests, or
+    /// a second environment) apart on one NATS server: namespace `t1` gives
+    /// `T1_INVENTORY` with subjects `t1.inventory.>`. The empty namespace is the
+    /// contract's names.
+    pub fn in_namespace(namespace: &str, service: &str) -> Self {
+        if namespace.is_empty() {
+            return Self {
+                name: service.to_uppercase(),
+                subject_prefix: service.to_owned(),
+            };
+        }
         Self {
-            name: service.to_uppercase(),
-            subject_prefix: service.to_owned(),
+            name: format!("{}_{}", namespace.to_uppercase(), service.to_uppercase()),
+            subject_prefix: format!("{namespace}.{service}"),
         }
     }
 
@@ -40,7 +54,10 @@ impl StreamSpec {
     pub fn subject_for(&self, envelope: &Envelope) -> String {
         format!(
             "{}.{}.{}.{}",
-            self.subject_prefix, envelope.aggregate_type, envelope.aggregate_id, envelope.event_type
+            self.subject_prefix,
+            envelope.aggregate_type,
+            envelope.aggregate_id,
+            envelope.event_type
         )
     }
 }

@@ -9,7 +9,6 @@ use platform::config::CommonArgs;
 use platform::consumer::{Consumer, ConsumerConfig};
 use platform::db::{self, READ_MODEL_DB, READ_MODEL_MIGRATIONS};
 use platform::http::{health_router, with_common_layers, Readiness};
-use platform::nats::StreamSpec;
 use platform::service::Service;
 use sqlx::PgPool;
 
@@ -32,25 +31,8 @@ pub struct Config {
     #[arg(long, env = "PROJECTIONS_DATABASE_URL")]
     pub projections_database_url: Option<String>,
 
-    /// The inventory service's JetStream stream, created when missing.
-    #[arg(long, env = "INVENTORY_STREAM", default_value = "INVENTORY")]
-    pub inventory_stream: String,
-
-    /// First subject token(s) of the inventory events.
-    #[arg(long, env = "INVENTORY_SUBJECT_PREFIX", default_value = "inventory")]
-    pub inventory_subject_prefix: String,
-
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-impl Config {
-    fn inventory_stream(&self) -> StreamSpec {
-        StreamSpec {
-            name: self.inventory_stream.clone(),
-            subject_prefix: self.inventory_subject_prefix.clone(),
-        }
-    }
 }
 
 /// Connects to PostgreSQL (creating and migrating the read-model database) and
@@ -64,7 +46,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let nats = platform::nats::connect(&config.common.nats_url).await?;
     let jetstream = async_nats::jetstream::new(nats.clone());
 
-    let stream = config.inventory_stream();
+    let stream = config.common.stream("inventory");
     let filter_subject = format!("{}.Product.>", stream.subject_prefix);
     let products = Consumer::new(
         jetstream,

@@ -15,7 +15,7 @@ use platform::consumer::{Consumer, ConsumerConfig, Handler};
 use platform::db::READ_MODEL_MIGRATIONS;
 use platform::nats::StreamSpec;
 use platform::telemetry::LogFormat;
-use platform::testing::{test_stream, TestDb};
+use platform::testing::{test_namespace, test_stream, TestDb};
 use platform::Envelope;
 use projections::products::ProductsProjection;
 use projections::{Config, MIGRATIONS};
@@ -269,14 +269,14 @@ fn next_event(
 #[tokio::test]
 async fn events_published_to_the_stream_become_product_rows() {
     let db = TestDb::new(&[]).await.unwrap();
-    let stream = test_stream("inventory");
+    let namespace = test_namespace();
+    let stream = StreamSpec::in_namespace(&namespace, "inventory");
     let js = jetstream_for(&stream).await;
     let config = Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         projections_database_url: Some(db.url()),
-        inventory_stream: stream.name.clone(),
-        inventory_subject_prefix: stream.subject_prefix.clone(),
         common: CommonArgs {
+            stream_namespace: namespace,
             database_url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
             nats_url: nats_url(),

@@ -7,7 +7,6 @@ use domain::inventory::Product;
 use platform::db::INVENTORY_DB;
 use platform::event_store::AggregateStore;
 use platform::http;
-use platform::nats::StreamSpec;
 use platform::service::{CommandInfra, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,13 +27,16 @@ pub struct AppState {
 ))]
 struct ApiDoc;
 
-/// The service's routes with their OpenAPI document at `/openapi.json`.
+/// The service's routes, honouring `Idempotency-Key`, with their OpenAPI document
+/// at `/openapi.json`.
 pub fn router(state: AppState) -> Router {
+    let pool = state.products.pool().clone();
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(products::router())
         .with_state(state)
         .split_for_parts();
     let openapi = axum::Json(openapi);
+    let api = http::with_idempotency(api, pool);
     http::with_common_layers(api.route(
         "/openapi.json",
         axum::routing::get(move || async move { openapi }),
@@ -44,10 +46,7 @@ pub fn router(state: AppState) -> Router {
 /// Connects to PostgreSQL and NATS, migrates the event store and binds the port:
 /// a service ready to run its HTTP server and its relay.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
-    let stream = StreamSpec {
-        name: config.stream.clone(),
-        subject_prefix: config.subject_prefix.clone(),
-    };
+    let stream = config.common.stream(SERVICE);
     let infra = CommandInfra::connect(
         &config.common,
         &INVENTORY_DB,

@@ -24,14 +24,6 @@ pub struct Config {
     #[arg(long, env = "INVENTORY_DB_POOL", default_value_t = 32)]
     pub db_pool: u32,
 
-    /// The JetStream stream the relay publishes to.
-    #[arg(long, env = "INVENTORY_STREAM", default_value = "INVENTORY")]
-    pub stream: String,
-
-    /// The first subject token of the published events.
-    #[arg(long, env = "INVENTORY_SUBJECT_PREFIX", default_value = "inventory")]
-    pub subject_prefix: String,
-
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -205,14 +205,8 @@ async fn product_events(
     Path(sku): Path<String>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventStream>, ApiError> {
-    let from_sequence = query.from_sequence.unwrap_or(1).max(1);
-    let events = state.products.events(&sku, from_sequence).await?;
-    if events.is_empty() && state.products.version(&sku).await? == 0 {
-        return Err(ApiError::not_found(format!("no product {sku}")));
-    }
-    Ok(Json(EventStream {
-        aggregate_type: "Product".to_owned(),
-        aggregate_id: sku,
-        events,
-    }))
+    let stream = state.products.event_stream(&sku, query.from_sequence).await?;
+    stream
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no product {sku}")))
 }

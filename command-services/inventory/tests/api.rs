@@ -294,3 +294,45 @@ async fn concurrent_restocks_all_land_without_conflicts() {
         .all(|(status, _, _)| *status == StatusCode::OK));
     assert_eq!(app.event_count().await, 21);
 }
+
+#[tokio::test]
+async fn the_same_idempotency_key_sent_three_times_at_once_adds_one_product() {
+    let app = TestApp::new().await;
+    let body = r#"{"sku":"LAMP","name":"Lamp","price_cents":4500}"#;
+    let attempt = || {
+        let mut request = json_request("POST", "/api/products", body);
+        request
+            .headers_mut()
+            .insert("idempotency-key", "add-lamp-1".parse().expect("header"));
+        app.send(request)
+    };
+    let answers = futures::future::join_all([attempt(), attempt(), attempt()]).await;
+    for (status, _, body) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+        assert_eq!(*body, json!({"sku": "LAMP", "version": 1}));
+    }
+    let replayed = answers
+        .iter()
+        .filter(|(_, headers, _)| headers.contains_key("idempotent-replayed"))
+        .count();
+    assert_eq!(replayed, 2, "two of the three answers are replays");
+    assert_eq!(app.event_count().await, 1);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_for_another_body_is_refused() {
+    let app = TestApp::new().await;
+    let send = |body: &'static str| {
+        let mut request = json_request("POST", "/api/products", body);
+        request
+            .headers_mut()
+            .insert("idempotency-key", "key-9".parse().expect("header"));
+        app.send(request)
+    };
+    let (status, _, _) = send(r#"{"sku":"A1","name":"A","price_cents":1}"#).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, headers, body) = send(r#"{"sku":"B1","name":"B","price_cents":1}"#).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&headers, &body, status);
+    assert_eq!(app.event_count().await, 1);
+}

@@ -137,11 +137,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("https://shop.example/problems/{}", self.kind),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
@@ -159,8 +155,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             match &self.cause {
-                Some(cause) => tracing::error!(status = self.status.as_u16(), error = ?cause, "request failed"),
-                None => tracing::error!(status = self.status.as_u16(), detail = %self.detail, "request failed"),
+                Some(cause) => {
+                    tracing::error!(status = self.status.as_u16(), error = ?cause, "request failed")
+                }
+                None => {
+                    tracing::error!(status = self.status.as_u16(), detail = %self.detail, "request failed")
+                }
             }
         }
         let mut response = (self.status, axum::Json(self.problem())).into_response();

@@ -2,8 +2,8 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header::IF_MATCH;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, REQUEST_ID};
@@ -74,9 +74,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let expected_version = match parts.headers.get(IF_MATCH) {
             None => None,
-            Some(value) => Some(parse_if_match(value.to_str().unwrap_or("")).ok_or_else(
-                || ApiError::bad_request("If-Match must be an aggregate version, such as \"3\""),
-            )?),
+            Some(value) => Some(parse_if_match(value.to_str().unwrap_or("")).ok_or_else(|| {
+                ApiError::bad_request("If-Match must be an aggregate version, such as \"3\"")
+            })?),
         };
         Ok(RequestContext(CommandContext {
             correlation_id: request_id.clone(),
@@ -90,7 +90,11 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 fn parse_if_match(value: &str) -> Option<i64> {
     let value = value.trim();
     let value = value.strip_prefix("W/").unwrap_or(value);
-    value.trim_matches('"').parse().ok().filter(|v: &i64| *v >= 0)
+    value
+        .trim_matches('"')
+        .parse()
+        .ok()
+        .filter(|v: &i64| *v >= 0)
 }
 
 #[cfg(test)]

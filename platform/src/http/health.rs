@@ -22,12 +22,17 @@ pub struct Readiness {
 /// Routes `/healthz` and `/readyz` for the given dependencies.
 pub fn health_router(readiness: Readiness) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(ready))
         .with_state(readiness)
 }
 
-async fn ready(State(readiness): State<Readiness>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+async fn ready(
+    State(readiness): State<Readiness>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     for pool in &readiness.databases {
         let ping = sqlx::query("SELECT 1").execute(pool);
         match tokio::time::timeout(Duration::from_secs(2), ping).await {

@@ -5,6 +5,7 @@
 mod error;
 mod extract;
 mod health;
+mod idempotency;
 
 use std::time::Duration;
 
@@ -13,12 +14,15 @@ use axum::http::{HeaderName, Request};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Path, Query, RequestContext};
 pub use health::{health_router, Readiness};
+pub use idempotency::{with_idempotency, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
 /// The header that carries the request id, which becomes every event's correlation id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,7 +37,9 @@ pub struct MakeRequestUuidV7;
 impl MakeRequestId for MakeRequestUuidV7 {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let id = uuid::Uuid::now_v7().to_string();
-        axum::http::HeaderValue::from_str(&id).ok().map(RequestId::new)
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
     }
 }
 

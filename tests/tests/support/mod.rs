@@ -2,7 +2,7 @@
 //! the gateway, each on port 0, with databases and streams of their own.
 
 use clap::Parser;
-use platform::testing::{test_stream, TestDb};
+use platform::testing::{test_namespace, TestDb};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +23,7 @@ impl Stack {
     pub async fn start() -> Self {
         let inventory_db = TestDb::new(&[]).await.expect("inventory database");
         let read_db = TestDb::new(&[]).await.expect("read-model database");
-        let stream = test_stream("inventory");
+        let namespace = test_namespace();
         let nats = platform::testing::nats_url();
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
@@ -33,8 +33,7 @@ impl Stack {
             "--addr=127.0.0.1:0",
             &format!("--inventory-database-url={}", inventory_db.url()),
             &format!("--nats-url={nats}"),
-            &format!("--stream={}", stream.name),
-            &format!("--subject-prefix={}", stream.subject_prefix),
+            &format!("--stream-namespace={namespace}"),
         ]))
         .await
         .expect("inventory service");
@@ -46,8 +45,7 @@ impl Stack {
             "--addr=127.0.0.1:0",
             &format!("--projections-database-url={}", read_db.url()),
             &format!("--nats-url={nats}"),
-            &format!("--inventory-stream={}", stream.name),
-            &format!("--inventory-subject-prefix={}", stream.subject_prefix),
+            &format!("--stream-namespace={namespace}"),
         ]))
         .await
         .expect("projection worker");
