@@ -2,15 +2,11 @@
 
 use platform::service::Service;
 
-use crate::{router, Config, Upstreams};
+use crate::{router, Config};
 
 /// Binds the port: a gateway ready to run. It holds no connections of its own to
 /// PostgreSQL or NATS; it is ready when it listens.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
-    let upstreams = Upstreams {
-        inventory: config.inventory_url.trim_end_matches('/').to_owned(),
-        catalog: config.catalog_url.trim_end_matches('/').to_owned(),
-    };
-    let router = router(upstreams).merge(platform::http::health_router(Default::default()));
+    let router = router(config.upstreams()).merge(platform::http::health_router(Default::default()));
     Service::bind("gateway", config.addr, router).await
 }

@@ -23,7 +23,7 @@ pub async fn merged(State(upstreams): State<Upstreams>) -> Result<Json<OpenApi>,
         )
         .build();
     let client = reqwest::Client::new();
-    for base in [&upstreams.inventory, &upstreams.catalog] {
+    for base in upstreams.documented() {
         match fetch(&client, base).await {
             Ok(document) => merged.merge(document),
             Err(error) => {

@@ -14,31 +14,78 @@ use crate::openapi;
 /// Base URLs of the services behind the gateway.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
+    /// The customers command service.
+    pub customers: String,
     /// The inventory command service.
     pub inventory: String,
+    /// The orders command service.
+    pub orders: String,
+    /// The payments command service.
+    pub payments: String,
     /// The catalog query service.
     pub catalog: String,
+    /// The orders-view query service.
+    pub orders_view: String,
+    /// The customers-view query service.
+    pub customers_view: String,
+    /// The projection worker's admin API.
+    pub projections: String,
 }
 
-/// The gateway's routes. Every proxied request carries the gateway's `X-Request-Id`.
+impl Upstreams {
+    /// Every service that documents its routes, for the merged OpenAPI document.
+    pub fn documented(&self) -> [&str; 7] {
+        [
+            &self.customers,
+            &self.inventory,
+            &self.orders,
+            &self.payments,
+            &self.catalog,
+            &self.orders_view,
+            &self.customers_view,
+        ]
+    }
+}
+
+/// The gateway's routes: writes and event streams go to the command service that
+/// owns the aggregate, reads to the query service that serves the read model.
+/// Every proxied request carries the gateway's `X-Request-Id`.
 pub fn router(upstreams: Upstreams) -> Router {
-    let inventory = ReverseProxy::new("", upstreams.inventory.as_str());
-    let catalog = ReverseProxy::new("", upstreams.catalog.as_str());
+    let to = |base: &str| ReverseProxy::new("", base);
+    let customers = to(&upstreams.customers);
+    let inventory = to(&upstreams.inventory);
+    let orders = to(&upstreams.orders);
+    let payments = to(&upstreams.payments);
+    let catalog = to(&upstreams.catalog);
+    let orders_view = to(&upstreams.orders_view);
+    let customers_view = to(&upstreams.customers_view);
     let api = Router::new()
+        .route("/api/customers", post_service(customers.clone()))
+        .route("/api/customers/{id}", get_service(customers_view.clone()))
+        .route("/api/customers/{id}/credit-limit", put_service(customers.clone()))
+        .route("/api/customers/{id}/deactivate", post_service(customers.clone()))
+        .route("/api/customers/{id}/events", get_service(customers))
+        .route("/api/customers/{id}/notifications", get_service(customers_view))
         .route(
             "/api/products",
             post_service(inventory.clone()).get_service(catalog.clone()),
         )
-        .route("/api/products/{sku}", get_service(catalog.clone()))
-        .route(
-            "/api/products/{sku}/restock",
-            post_service(inventory.clone()),
-        )
+        .route("/api/products/{sku}", get_service(catalog))
+        .route("/api/products/{sku}/restock", post_service(inventory.clone()))
         .route("/api/products/{sku}/price", put_service(inventory.clone()))
         .route("/api/products/{sku}/events", get_service(inventory))
+        .route(
+            "/api/orders",
+            post_service(orders.clone()).get_service(orders_view.clone()),
+        )
+        .route("/api/orders/{id}", get_service(orders_view.clone()))
+        .route("/api/orders/{id}/cancel", post_service(orders.clone()))
+        .route("/api/orders/{id}/ship", post_service(orders.clone()))
+        .route("/api/orders/{id}/events", get_service(orders))
+        .route("/api/payments/{order_id}", get_service(orders_view))
+        .route("/api/payments/{order_id}/events", get_service(payments))
         .layer(axum::middleware::map_response(upstream_failure_as_problem));
-    let docs =
-        SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
+    let docs = SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
     http::with_common_layers(
         api.route("/api/openapi.json", get(openapi::merged))
             .with_state(upstreams)

@@ -1,0 +1,112 @@
+//! Wiring: the event store, the relay, the saga's consumers and the HTTP server,
+//! started and stopped together.
+
+use std::sync::Arc;
+
+use axum::Router;
+use domain::orders::Order;
+use platform::consumer::{Consumer, ConsumerConfig, Handler};
+use platform::db::ORDERS_DB;
+use platform::event_store::AggregateStore;
+use platform::http;
+use platform::nats::StreamSpec;
+use platform::service::{CommandInfra, Service};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::reactions::{InventoryReactions, PaymentReactions};
+use crate::{orders, Config, SERVICE};
+
+/// Events per reaction batch. A batch's transaction stays open while its commands
+/// run, and an open transaction holds back every relay in the cluster (they only
+/// publish below the xmin horizon), so batches are kept small.
+const REACTION_BATCH: usize = 32;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The order aggregates' event store.
+    pub orders: Arc<AggregateStore<Order>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "Shop orders service",
+    description = "Commands on orders, and their event streams."
+))]
+struct ApiDoc;
+
+/// The service's routes, honouring `Idempotency-Key`, with their OpenAPI document
+/// at `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let pool = state.orders.pool().clone();
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(orders::router())
+        .with_state(state)
+        .split_for_parts();
+    let openapi = axum::Json(openapi);
+    let api = http::with_idempotency(api, pool);
+    http::with_common_layers(api.route(
+        "/openapi.json",
+        axum::routing::get(move || async move { openapi }),
+    ))
+}
+
+/// Connects to PostgreSQL and NATS, migrates the event store and binds the port:
+/// a service ready to run its HTTP server, its relay and the saga's reactions to
+/// inventory and payments.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let stream = config.common.stream(SERVICE);
+    let infra = CommandInfra::connect(
+        &config.common,
+        &ORDERS_DB,
+        config.orders_database_url.as_deref(),
+        config.db_pool,
+        stream,
+    )
+    .await?;
+    let orders = Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ()));
+    let from_inventory = reaction_consumer(
+        &infra,
+        Arc::new(InventoryReactions::new(orders.clone())),
+        config.common.stream("inventory"),
+        "Product",
+    );
+    let from_payments = reaction_consumer(
+        &infra,
+        Arc::new(PaymentReactions::new(orders.clone())),
+        config.common.stream("payments"),
+        "Payment",
+    );
+    let router = router(AppState { orders }).merge(http::health_router(infra.readiness()));
+    let relay = infra.relay(SERVICE);
+    Ok(Service::bind(SERVICE, config.addr, router)
+        .await?
+        .with_task("relay", move |shutdown| relay.run(shutdown))
+        .with_task(
+            InventoryReactions::DURABLE_NAME,
+            move |shutdown| async move {
+                from_inventory.run(shutdown).await;
+                Ok(())
+            },
+        )
+        .with_task(PaymentReactions::DURABLE_NAME, move |shutdown| async move {
+            from_payments.run(shutdown).await;
+            Ok(())
+        }))
+}
+
+/// A durable consumer of one aggregate type's events in another service's stream.
+/// The filter delivers every event of each aggregate, so the consumer's sequence
+/// guard applies in full.
+fn reaction_consumer(
+    infra: &CommandInfra,
+    handler: Arc<dyn Handler>,
+    stream: StreamSpec,
+    aggregate_type: &str,
+) -> Consumer {
+    let filter_subject = format!("{}.{aggregate_type}.>", stream.subject_prefix);
+    let mut config = ConsumerConfig::new(handler.name(), stream, filter_subject);
+    config.batch_size = REACTION_BATCH;
+    Consumer::new(infra.jetstream.clone(), infra.pool.clone(), handler, config)
+}
