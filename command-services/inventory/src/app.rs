@@ -1,17 +1,26 @@
-//! Wiring: the event store, the relay and the HTTP server, started and stopped together.
+//! Wiring: the event store, the relay, the saga consumer and the HTTP server,
+//! started and stopped together.
 
 use std::sync::Arc;
 
 use axum::Router;
 use domain::inventory::Product;
-use platform::db::INVENTORY_DB;
+use platform::consumer::{Consumer, ConsumerConfig};
+use platform::db::{self, INVENTORY_DB};
 use platform::event_store::AggregateStore;
 use platform::http;
 use platform::service::{CommandInfra, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{products, Config, SERVICE};
+use crate::reactions::{OrderReactions, SAGA_DURABLE_NAME};
+use crate::{products, Config, MIGRATIONS, SERVICE};
+
+/// Orders whose events the saga consumer handles per transaction. The batch's
+/// transaction holds back the cluster's xmin horizon, and with it every relay
+/// (this service's own `StockReserved` events included), until it commits; small
+/// batches keep that pause short.
+const SAGA_BATCH_SIZE: usize = 16;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -44,7 +53,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Connects to PostgreSQL and NATS, migrates the event store and binds the port:
-/// a service ready to run its HTTP server and its relay.
+/// a service ready to run its HTTP server, its relay and its saga consumer.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let stream = config.common.stream(SERVICE);
     let infra = CommandInfra::connect(
@@ -55,12 +64,35 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         stream,
     )
     .await?;
-    let state = AppState {
-        products: Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ())),
-    };
-    let router = router(state).merge(http::health_router(infra.readiness()));
+    db::migrate(&infra.pool, &MIGRATIONS).await?;
+    let products = Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ()));
+    let saga = saga_consumer(&config, &infra, products.clone());
+    let router = router(AppState { products }).merge(http::health_router(infra.readiness()));
     let relay = infra.relay(SERVICE);
     Ok(Service::bind(SERVICE, config.addr, router)
         .await?
-        .with_task("relay", move |shutdown| relay.run(shutdown)))
+        .with_task("relay", move |shutdown| relay.run(shutdown))
+        .with_task("saga consumer", move |shutdown| async move {
+            saga.run(shutdown).await;
+            Ok(())
+        }))
+}
+
+/// The durable consumer of the orders' `Order` events that reserves, releases and
+/// commits stock; its tables live in the event store's database.
+fn saga_consumer(
+    config: &Config,
+    infra: &CommandInfra,
+    products: Arc<AggregateStore<Product>>,
+) -> Consumer {
+    let orders = config.common.stream("orders");
+    let filter_subject = format!("{}.Order.>", orders.subject_prefix);
+    let mut consumer_config = ConsumerConfig::new(SAGA_DURABLE_NAME, orders, filter_subject);
+    consumer_config.batch_size = SAGA_BATCH_SIZE;
+    Consumer::new(
+        infra.jetstream.clone(),
+        infra.pool.clone(),
+        Arc::new(OrderReactions::new(products)),
+        consumer_config,
+    )
 }
