@@ -2,6 +2,11 @@
 //! build the read models that the query services serve.
 
 pub mod app;
+pub mod customers;
+mod events;
+pub mod notifications;
+pub mod orders;
+pub mod payments;
 pub mod products;
 
 pub use app::{build, Config};

@@ -271,6 +271,9 @@ async fn events_published_to_the_stream_become_product_rows() {
     let db = TestDb::new(&[]).await.unwrap();
     let namespace = test_namespace();
     let stream = StreamSpec::in_namespace(&namespace, "inventory");
+    // The worker creates the streams of its other read models too.
+    let other_streams = ["customers", "orders", "payments"]
+        .map(|service| StreamSpec::in_namespace(&namespace, service).name);
     let js = jetstream_for(&stream).await;
     let config = Config {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -395,6 +398,9 @@ async fn events_published_to_the_stream_become_product_rows() {
         .unwrap()
         .unwrap();
     js.delete_stream(&stream.name).await.unwrap();
+    for name in other_streams {
+        js.delete_stream(name).await.unwrap();
+    }
 }
 
 async fn http_get(port: u16, path: &str) -> String {
