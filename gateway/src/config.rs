@@ -40,7 +40,11 @@ pub struct Config {
     pub orders_view_url: String,
 
     /// The customers-view query service (profiles and notifications).
-    #[arg(long, env = "CUSTOMERS_VIEW_URL", default_value = "http://127.0.0.1:8093")]
+    #[arg(
+        long,
+        env = "CUSTOMERS_VIEW_URL",
+        default_value = "http://127.0.0.1:8093"
+    )]
     pub customers_view_url: String,
 
     /// The projection worker (its admin API).

@@ -62,16 +62,28 @@ pub fn router(upstreams: Upstreams) -> Router {
     let api = Router::new()
         .route("/api/customers", post_service(customers.clone()))
         .route("/api/customers/{id}", get_service(customers_view.clone()))
-        .route("/api/customers/{id}/credit-limit", put_service(customers.clone()))
-        .route("/api/customers/{id}/deactivate", post_service(customers.clone()))
+        .route(
+            "/api/customers/{id}/credit-limit",
+            put_service(customers.clone()),
+        )
+        .route(
+            "/api/customers/{id}/deactivate",
+            post_service(customers.clone()),
+        )
         .route("/api/customers/{id}/events", get_service(customers))
-        .route("/api/customers/{id}/notifications", get_service(customers_view))
+        .route(
+            "/api/customers/{id}/notifications",
+            get_service(customers_view),
+        )
         .route(
             "/api/products",
             post_service(inventory.clone()).get_service(catalog.clone()),
         )
         .route("/api/products/{sku}", get_service(catalog))
-        .route("/api/products/{sku}/restock", post_service(inventory.clone()))
+        .route(
+            "/api/products/{sku}/restock",
+            post_service(inventory.clone()),
+        )
         .route("/api/products/{sku}/price", put_service(inventory.clone()))
         .route("/api/products/{sku}/events", get_service(inventory))
         .route(
@@ -85,7 +97,8 @@ pub fn router(upstreams: Upstreams) -> Router {
         .route("/api/payments/{order_id}", get_service(orders_view))
         .route("/api/payments/{order_id}/events", get_service(payments))
         .layer(axum::middleware::map_response(upstream_failure_as_problem));
-    let docs = SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
+    let docs =
+        SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
     http::with_common_layers(
         api.route("/api/openapi.json", get(openapi::merged))
             .with_state(upstreams)

@@ -119,7 +119,7 @@ async fn bad_input_through_the_gateway_is_problem_json_and_writes_no_event() {
     let (_, _, body) = send(client.get(format!("{api}/api/products/MUG/events"))).await;
     assert_eq!(body["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(
-        stack.stored_events().await,
+        stack.stored_events("inventory").await,
         1,
         "only the first POST wrote an event"
     );
