@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,14 +13,75 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
+use crate::devstack::{self, LocalNats, LocalPostgres};
 use crate::nats::StreamSpec;
 
-/// The server tests create their databases on: `DATABASE_URL`, or the local default.
+/// The server tests create their databases on: `DATABASE_URL` (or the local default)
+/// when it answers, otherwise a private PostgreSQL started once for this test
+/// process and stopped when it exits. PostgreSQL only has to be installed.
 pub fn server_options() -> PgConnectOptions {
+    static SERVER: OnceLock<PgConnectOptions> = OnceLock::new();
+    SERVER.get_or_init(find_or_start_postgres).clone()
+}
+
+/// The NATS server tests use: `NATS_URL` (or the local default) when it answers,
+/// otherwise a private `nats-server -js` started once for this test process and
+/// stopped when it exits. nats-server only has to be installed.
+pub fn nats_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(find_or_start_nats).clone()
+}
+
+fn find_or_start_postgres() -> PgConnectOptions {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     // A malformed DATABASE_URL in a test run is a set-up mistake worth stopping on.
-    PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL")
+    let configured =
+        PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL");
+    let probe = configured.clone();
+    // Callers may be inside a runtime, which cannot be blocked on; the probe gets a
+    // thread and a small runtime of its own.
+    let answers = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .is_ok_and(|runtime| runtime.block_on(devstack::postgres_answers(&probe)))
+    })
+    .join()
+    .unwrap_or(false);
+    if answers {
+        return configured;
+    }
+    let private = free_port()
+        .and_then(LocalPostgres::start_temporary)
+        .and_then(|server| {
+            let options = server.options();
+            eprintln!(
+                "PostgreSQL does not answer at {url}; tests use a private one at {}",
+                server.url()
+            );
+            server.stop_when_process_exits()?;
+            Ok(options)
+        });
+    // Without a server no database test can run; say why instead of failing each one.
+    private.unwrap_or_else(|error| panic!("no PostgreSQL for the tests: {error:#}"))
+}
+
+fn find_or_start_nats() -> String {
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    if devstack::nats_answers(&url) {
+        return url;
+    }
+    let private = free_port()
+        .and_then(LocalNats::start_temporary)
+        .map(|server| {
+            let private_url = server.url();
+            eprintln!("NATS does not answer at {url}; tests use a private one at {private_url}");
+            server.stop_when_process_exits();
+            private_url
+        });
+    // Without a server no messaging test can run; say why instead of failing each one.
+    private.unwrap_or_else(|error| panic!("no NATS for the tests: {error:#}"))
 }
 
 /// A short random tag that keeps one test's names apart from another's.
@@ -82,13 +144,14 @@ impl Drop for TestDb {
     }
 }
 
-/// Stream names of their own for one test, so tests share a NATS server safely.
+/// A stream namespace of its own for one test, so tests share a NATS server safely.
+pub fn test_namespace() -> String {
+    format!("t{}", unique_tag())
+}
+
+/// A service's stream in a namespace of its own, for tests of one stream.
 pub fn test_stream(service: &str) -> StreamSpec {
-    let tag = unique_tag();
-    StreamSpec {
-        name: format!("{}_{}", service.to_uppercase(), tag.to_uppercase()),
-        subject_prefix: format!("t{tag}.{service}"),
-    }
+    StreamSpec::in_namespace(&test_namespace(), service)
 }
 
 /// A `nats-server -js` process owned by a test, on its own port and store
@@ -147,7 +210,12 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("start nats-server (is it installed? apt-get install nats-server)")?;
+            .with_context(|| {
+                format!(
+                    "start nats-server. {}",
+                    devstack::install_hint("nats-server")
+                )
+            })?;
         self.child = Some(child);
         wait_for_port(self.port, Duration::from_secs(10))
     }

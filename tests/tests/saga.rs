@@ -371,7 +371,7 @@ async fn the_orders_role_cannot_read_the_inventory_event_store() {
         .username(ORDERS_DB.owner)
         .database(INVENTORY_DB.name);
     let refused = sqlx::PgConnection::connect_with(&as_orders).await;
-    let error = refused.err().expect("the orders role is refused");
+    let error = refused.expect_err("the orders role is refused");
     assert_eq!(
         error.as_database_error().and_then(|e| e.code()).as_deref(),
         Some("42501"),

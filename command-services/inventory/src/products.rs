@@ -205,7 +205,10 @@ async fn product_events(
     Path(sku): Path<String>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventStream>, ApiError> {
-    let stream = state.products.event_stream(&sku, query.from_sequence).await?;
+    let stream = state
+        .products
+        .event_stream(&sku, query.from_sequence)
+        .await?;
     stream
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no product {sku}")))

@@ -60,7 +60,9 @@ async fn handle(
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters"))?
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters")
+        })?
         .to_owned();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, BODY_LIMIT)
@@ -85,9 +87,7 @@ async fn handle(
     if !claimed {
         return replay(pool, &key, &method, &path, &body).await;
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(body)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     remember(pool, &key, response).await
 }
 
@@ -148,8 +148,7 @@ async fn replay(
                 "the first request with this Idempotency-Key failed; retry it",
             ));
         };
-        if stored.method != method || stored.path != path || stored.request_body != body.as_ref()
-        {
+        if stored.method != method || stored.path != path || stored.request_body != body.as_ref() {
             return Err(ApiError::rule_broken(
                 "this Idempotency-Key was used for a different request",
             ));

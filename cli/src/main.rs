@@ -1,0 +1,74 @@
+//! `shop`: runs the whole Shop system on one machine and talks to a running one.
+
+mod binaries;
+mod demo;
+mod infra;
+mod logs;
+mod processes;
+mod provision;
+mod readiness;
+mod services;
+mod signals;
+mod status;
+mod summary;
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The Shop command line: run the CQRS/event-sourced shop locally and inspect it.
+#[derive(Parser, Debug)]
+#[command(
+    name = "shop",
+    version,
+    about = "Run the Shop system locally and inspect a running stack.",
+    long_about = "Run the Shop system locally and inspect a running stack.\n\n\
+        `shop up` runs every service (the command services, projection-worker, query services, gateway) \
+        as its own process with prefixed logs, on the PostgreSQL at DATABASE_URL and the NATS at NATS_URL, \
+        or on private ones it starts when those do not answer.\n\n\
+        Every option can also be set through the environment variable shown next to it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole system locally until Ctrl-C.
+    ///
+    /// Uses PostgreSQL at DATABASE_URL and NATS at NATS_URL when they answer, and
+    /// otherwise starts private ones (data under .shop/). Creates every database and
+    /// role, rebuilds the service binaries when shop runs from the cargo workspace,
+    /// starts each service with its own database role and logs prefixed by its name,
+    /// and waits until every /readyz answers. Ctrl-C or SIGTERM stops everything; if
+    /// a service dies, the rest are stopped and shop exits non-zero.
+    Up(up::UpArgs),
+
+    /// Create every database and role the services need, then exit.
+    ///
+    /// Safe to run again: what exists is left as it is. The one-shot `provision`
+    /// service of docker-compose.yml runs this.
+    Provision(provision::ProvisionArgs),
+
+    /// Check whether a running stack is ready (GET $SHOP_URL/readyz).
+    Status(status::StatusArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args).await,
+        Command::Provision(args) => provision::run(args).await,
+        Command::Status(args) => status::run(args).await,
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error}");
+        for cause in error.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        ExitCode::FAILURE
+    })
+}
