@@ -1,6 +1,6 @@
 # One image for every Shop process; the container's command picks the binary:
 #   docker run shop:local inventory | customers | orders | payments | projection-worker |
-#                         catalog | gateway | shop provision
+#                         catalog | orders-view | customers-view | gateway | shop provision
 # Build: docker build -t shop:local .   (docker-compose.yml does this for you)
 
 FROM rust:1-bookworm AS builder
@@ -21,5 +21,5 @@ COPY --from=builder /out/ /usr/local/bin/
 USER shop
 ENV LOG_FORMAT=json \
     RUST_LOG=info
-EXPOSE 8080 8081 8082 8083 8084 8090 8091
+EXPOSE 8080 8081 8082 8083 8084 8090 8091 8092 8093
 CMD ["gateway"]
