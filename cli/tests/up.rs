@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -97,20 +97,24 @@ fn lines_of(child: &mut Child) -> Receiver<String> {
 }
 
 /// Collects lines until one contains `wanted`; panics with the output so far after
-/// `timeout`.
+/// `timeout`, or as soon as the output ends without it.
 fn read_until(lines: &Receiver<String>, seen: &mut Vec<String>, wanted: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
-            let found = line.contains(wanted);
-            seen.push(line);
-            if found {
-                return;
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                let found = line.contains(wanted);
+                seen.push(line);
+                if found {
+                    return;
+                }
             }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     panic!(
-        "no line with {wanted:?} within {timeout:?}; output:\n{}",
+        "no line with {wanted:?} before the output ended or {timeout:?} passed; output:\n{}",
         seen.join("\n")
     );
 }
@@ -187,10 +191,10 @@ async fn provision_gives_each_service_its_own_role_and_readers_read_only_access(
 
 #[test]
 fn up_starts_every_service_waits_until_ready_and_stops_everything_on_sigterm() {
-    if devstack::find_binary("python3").is_none() {
-        eprintln!("skipped: the stand-in services need python3");
-        return;
-    }
+    assert!(
+        devstack::find_binary("python3").is_some(),
+        "the stand-in services need python3: apt-get install -y python3"
+    );
     let dir = scratch_dir();
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();

@@ -117,12 +117,21 @@ impl TestDb {
         self.server.clone().database(&self.name)
     }
 
+    /// A URL for the server this database lives on, as `DATABASE_URL` takes it.
+    pub fn server_url(&self) -> String {
+        self.url_of("postgres")
+    }
+
     /// A URL for this database, for processes started by the test.
     pub fn url(&self) -> String {
+        self.url_of(&self.name)
+    }
+
+    fn url_of(&self, database: &str) -> String {
         let host = self.server.get_host();
         let port = self.server.get_port();
         let user = self.server.get_username();
-        format!("postgres://{user}@{host}:{port}/{}", self.name)
+        format!("postgres://{user}@{host}:{port}/{database}")
     }
 }
 

@@ -70,7 +70,7 @@ impl Setup {
 }
 
 fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    platform::testing::nats_url()
 }
 
 /// Logs go to the test output when `RUST_LOG` asks for them.

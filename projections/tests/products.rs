@@ -30,7 +30,7 @@ const WAIT: Duration = Duration::from_secs(30);
 type Row = (String, String, i64, i64, i64, i64, i64);
 
 fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    platform::testing::nats_url()
 }
 
 async fn jetstream_for(stream: &StreamSpec) -> jetstream::Context {
@@ -280,8 +280,7 @@ async fn events_published_to_the_stream_become_product_rows() {
         projections_database_url: Some(db.url()),
         common: CommonArgs {
             stream_namespace: namespace,
-            database_url: std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            database_url: db.server_url(),
             nats_url: nats_url(),
             log_format: LogFormat::Pretty,
         },
