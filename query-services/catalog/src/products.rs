@@ -1,26 +1,17 @@
 //! `/api/products`: the product list, paged by sku, and single products with
 //! read-your-writes through `?min_version=`.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use axum::extract::State;
 use domain::values::Sku;
-use platform::http::{ApiError, FieldError, Json, Path, Query};
+use platform::http::{find_at_min_version, ApiError, FieldError, Json, Path, Query, VersionParams};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-
-/// Longest wait for the read model to reach a requested `min_version`.
-pub const MIN_VERSION_WAIT: Duration = Duration::from_secs(2);
-
-/// How often the read model is looked at again while waiting.
-const MIN_VERSION_POLL: Duration = Duration::from_millis(10);
 
 /// Page size when the caller names none.
 const DEFAULT_LIMIT: i64 = 20;
@@ -64,14 +55,6 @@ pub struct ListParams {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page; absent for the first page.
     pub cursor: Option<String>,
-}
-
-/// Read-your-writes for a single product.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ProductParams {
-    /// Wait up to 2 s until the product has reached this version.
-    pub min_version: Option<i64>,
 }
 
 /// The routes of this resource, with their OpenAPI description.
@@ -137,7 +120,7 @@ async fn list_products(
     get,
     path = "/api/products/{sku}",
     tag = "products",
-    params(("sku" = String, Path, description = "The product's sku"), ProductParams),
+    params(("sku" = String, Path, description = "The product's sku"), VersionParams),
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 404, description = "No product has this sku", body = platform::http::Problem, content_type = "application/problem+json"),
@@ -146,23 +129,17 @@ async fn list_products(
 async fn get_product(
     State(state): State<AppState>,
     Path(sku): Path<String>,
-    Query(params): Query<ProductParams>,
+    Query(params): Query<VersionParams>,
 ) -> Result<Json<Product>, ApiError> {
-    let deadline = Instant::now() + MIN_VERSION_WAIT;
-    loop {
-        let product = find_product(&state.pool, &sku).await?;
-        let caught_up = match (&product, params.min_version) {
-            (_, None) => true,
-            (Some(product), Some(min_version)) => product.version >= min_version,
-            (None, Some(_)) => false,
-        };
-        if caught_up || Instant::now() >= deadline {
-            return product
-                .map(Json)
-                .ok_or_else(|| ApiError::not_found(format!("no product has sku {sku}")));
-        }
-        tokio::time::sleep(MIN_VERSION_POLL).await;
-    }
+    let product = find_at_min_version(
+        params.min_version,
+        |p: &Product| p.version,
+        || find_product(&state.pool, &sku),
+    )
+    .await?;
+    product
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no product has sku {sku}")))
 }
 
 async fn find_product(pool: &PgPool, sku: &str) -> anyhow::Result<Option<Product>> {

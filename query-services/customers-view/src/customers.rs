@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::min_version::{find_at_min_version, VersionParams};
 use crate::{not_found, parse_customer_id, AppState};
+use platform::http::{find_at_min_version, VersionParams};
 
 /// A customer as of its event `version`, with counters from its orders and payments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]

@@ -4,7 +4,6 @@
 
 pub mod app;
 pub mod customers;
-pub mod min_version;
 pub mod notifications;
 
 use axum::routing::get;

@@ -2,7 +2,6 @@
 //! models that the projection worker builds, and never writes to them.
 
 pub mod app;
-pub mod min_version;
 pub mod orders;
 pub mod payments;
 

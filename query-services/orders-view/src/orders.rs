@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::min_version::{find_at_min_version, VersionParams};
 use crate::{parse_id, AppState};
+use platform::http::{find_at_min_version, VersionParams};
 
 mod list;
 

@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::min_version::{find_at_min_version, VersionParams};
 use crate::{parse_id, AppState};
+use platform::http::{find_at_min_version, VersionParams};
 
 /// An order's payment as of its event `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
