@@ -172,16 +172,20 @@ impl From<ProductName> for String {
     }
 }
 
-/// A number of units to reserve or restock, from 1 to 1,000,000.
+/// A number of units from 1 to `MAX`: the one shape behind [`Quantity`] and
+/// [`LineQuantity`], which differ only in their upper bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "u32")]
-pub struct Quantity(u32);
+pub struct Units<const MAX: u32>(u32);
 
-impl Quantity {
+/// A number of units to reserve or restock, from 1 to 1,000,000.
+pub type Quantity = Units<1_000_000>;
+
+impl<const MAX: u32> Units<MAX> {
     /// Smallest quantity accepted.
     pub const MIN: u32 = 1;
     /// Largest quantity accepted.
-    pub const MAX: u32 = 1_000_000;
+    pub const MAX: u32 = MAX;
 
     /// Accepts `units` if it lies in `MIN..=MAX`.
     pub fn new(units: u32) -> Result<Self, ValueError> {
@@ -192,7 +196,7 @@ impl Quantity {
         }
     }
 
-    /// Like [`Quantity::new`], for input that may be negative or larger than `u32`.
+    /// Like [`Units::new`], for input that may be negative or larger than `u32`.
     pub fn parse(units: i64) -> Result<Self, ValueError> {
         u32::try_from(units)
             .map_err(|_| Self::out_of_range())
@@ -212,13 +216,13 @@ impl Quantity {
     }
 }
 
-impl fmt::Display for Quantity {
+impl<const MAX: u32> fmt::Display for Units<MAX> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
 }
 
-impl TryFrom<i64> for Quantity {
+impl<const MAX: u32> TryFrom<i64> for Units<MAX> {
     type Error = ValueError;
 
     fn try_from(units: i64) -> Result<Self, Self::Error> {
@@ -226,8 +230,8 @@ impl TryFrom<i64> for Quantity {
     }
 }
 
-impl From<Quantity> for u32 {
-    fn from(quantity: Quantity) -> Self {
+impl<const MAX: u32> From<Units<MAX>> for u32 {
+    fn from(quantity: Units<MAX>) -> Self {
         quantity.0
     }
 }

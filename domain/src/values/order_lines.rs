@@ -1,7 +1,6 @@
 //! The lines of an order: which SKUs a customer wants and how many of each.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,64 +10,7 @@ use super::{Sku, ValueError};
 mod tests;
 
 /// How many units of one SKU an order line asks for, from 1 to 1,000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "u32")]
-pub struct LineQuantity(u32);
-
-impl LineQuantity {
-    /// Smallest quantity accepted.
-    pub const MIN: u32 = 1;
-    /// Largest quantity accepted.
-    pub const MAX: u32 = 1_000;
-
-    /// Accepts `units` if it lies in `MIN..=MAX`.
-    pub fn new(units: u32) -> Result<Self, ValueError> {
-        if (Self::MIN..=Self::MAX).contains(&units) {
-            Ok(Self(units))
-        } else {
-            Err(Self::out_of_range())
-        }
-    }
-
-    /// Like [`LineQuantity::new`], for input that may be negative or larger than `u32`.
-    pub fn parse(units: i64) -> Result<Self, ValueError> {
-        u32::try_from(units)
-            .map_err(|_| Self::out_of_range())
-            .and_then(Self::new)
-    }
-
-    /// The number of units.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-
-    fn out_of_range() -> ValueError {
-        ValueError::QuantityOutOfRange {
-            min: Self::MIN,
-            max: Self::MAX,
-        }
-    }
-}
-
-impl fmt::Display for LineQuantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl TryFrom<i64> for LineQuantity {
-    type Error = ValueError;
-
-    fn try_from(units: i64) -> Result<Self, Self::Error> {
-        Self::parse(units)
-    }
-}
-
-impl From<LineQuantity> for u32 {
-    fn from(quantity: LineQuantity) -> Self {
-        quantity.0
-    }
-}
+pub type LineQuantity = super::Units<1_000>;
 
 /// One line of an order: a SKU and the units wanted. Both parts are already valid.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
