@@ -1,5 +1,5 @@
-//! Which upstream answers which route: commands and event streams go to the command
-//! services, queries to the query services.
+//! Which upstream answers which route: commands, event streams and aggregate states go
+//! to the command services, queries to the query services.
 
 use axum::body::Body;
 use axum::http::{header, Response};
@@ -34,7 +34,7 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// Every service that documents its routes, for the merged OpenAPI document.
-    pub fn documented(&self) -> [&str; 7] {
+    pub fn documented(&self) -> [&str; 8] {
         [
             &self.customers,
             &self.inventory,
@@ -43,11 +43,12 @@ impl Upstreams {
             &self.catalog,
             &self.orders_view,
             &self.customers_view,
+            &self.projections,
         ]
     }
 }
 
-/// The gateway's routes: writes and event streams go to the command service that
+/// The gateway's routes: writes, event streams and states go to the command service that
 /// owns the aggregate, reads to the query service that serves the read model.
 /// Every proxied request carries the gateway's `X-Request-Id`.
 pub fn router(upstreams: Upstreams) -> Router {
@@ -59,6 +60,7 @@ pub fn router(upstreams: Upstreams) -> Router {
     let catalog = to(&upstreams.catalog);
     let orders_view = to(&upstreams.orders_view);
     let customers_view = to(&upstreams.customers_view);
+    let projections = to(&upstreams.projections);
     let api = Router::new()
         .route("/api/customers", post_service(customers.clone()))
         .route("/api/customers/{id}", get_service(customers_view.clone()))
@@ -70,7 +72,8 @@ pub fn router(upstreams: Upstreams) -> Router {
             "/api/customers/{id}/deactivate",
             post_service(customers.clone()),
         )
-        .route("/api/customers/{id}/events", get_service(customers))
+        .route("/api/customers/{id}/events", get_service(customers.clone()))
+        .route("/api/customers/{id}/state", get_service(customers))
         .route(
             "/api/customers/{id}/notifications",
             get_service(customers_view),
@@ -85,7 +88,8 @@ pub fn router(upstreams: Upstreams) -> Router {
             post_service(inventory.clone()),
         )
         .route("/api/products/{sku}/price", put_service(inventory.clone()))
-        .route("/api/products/{sku}/events", get_service(inventory))
+        .route("/api/products/{sku}/events", get_service(inventory.clone()))
+        .route("/api/products/{sku}/state", get_service(inventory))
         .route(
             "/api/orders",
             post_service(orders.clone()).get_service(orders_view.clone()),
@@ -93,9 +97,16 @@ pub fn router(upstreams: Upstreams) -> Router {
         .route("/api/orders/{id}", get_service(orders_view.clone()))
         .route("/api/orders/{id}/cancel", post_service(orders.clone()))
         .route("/api/orders/{id}/ship", post_service(orders.clone()))
-        .route("/api/orders/{id}/events", get_service(orders))
+        .route("/api/orders/{id}/events", get_service(orders.clone()))
+        .route("/api/orders/{id}/state", get_service(orders))
         .route("/api/payments/{order_id}", get_service(orders_view))
-        .route("/api/payments/{order_id}/events", get_service(payments))
+        .route(
+            "/api/payments/{order_id}/events",
+            get_service(payments.clone()),
+        )
+        .route("/api/payments/{order_id}/state", get_service(payments))
+        .route("/api/admin/projections", get_service(projections.clone()))
+        .route("/api/admin/projections/{name}", get_service(projections))
         .layer(axum::middleware::map_response(upstream_failure_as_problem));
     let docs =
         SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));

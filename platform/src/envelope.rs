@@ -94,6 +94,51 @@ pub struct EventStream {
     pub events: Vec<Envelope>,
 }
 
+/// The answer of `GET /api/{kind}/{id}/state`: one aggregate as it was after event
+/// `version`, or as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AggregateState {
+    /// The aggregate type, such as `Order`.
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: String,
+    /// The sequence of the last event folded into `state`.
+    pub version: i64,
+    /// The aggregate, serialized as the event store snapshots it.
+    #[schema(value_type = Object)]
+    pub state: serde_json::Value,
+}
+
+/// The query of the state endpoints: which version to travel back to.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StateQuery {
+    /// The aggregate's version, from 1: the state after that event. The current
+    /// state when left out; a version above the last one is 404, not clamped.
+    pub version: Option<i64>,
+}
+
+impl StateQuery {
+    /// The version asked for; below 1 is a 422, since no state precedes event 1.
+    pub fn version(&self) -> Result<Option<i64>, crate::http::ApiError> {
+        match self.version {
+            Some(version) if version < 1 => Err(crate::http::ApiError::validation(vec![
+                crate::http::FieldError::new("version", "must be 1 or more"),
+            ])),
+            version => Ok(version),
+        }
+    }
+
+    /// The 404 of a state endpoint for `what`, such as `order 0190…`.
+    pub fn not_found(&self, what: &str) -> crate::http::ApiError {
+        match self.version {
+            Some(version) => {
+                crate::http::ApiError::not_found(format!("no {what} at version {version}"))
+            }
+            None => crate::http::ApiError::not_found(format!("no {what}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, EventStore as _};
+use cqrs_es::persist::{PersistedEventRepository as _, PersistedEventStore, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore as _};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
-use crate::envelope::{untag_payload, Envelope, CAUSATION_ID, CORRELATION_ID};
+use crate::envelope::{untag_payload, AggregateState, Envelope, CAUSATION_ID, CORRELATION_ID};
 
 /// How often a command without `If-Match` is tried when other writers keep
 /// appending to the same aggregate between its load and its commit.
@@ -176,6 +176,44 @@ where
         Ok(version.unwrap_or(0))
     }
 
+    /// The aggregate as it was after event `version` (time travel), or as it is now
+    /// when `version` is `None`, with the version it is at. `None` when the aggregate
+    /// has no events, and also when `version` is below 1 or above its last
+    /// sequence: a version that was never reached has no state, so it is not
+    /// clamped to the last one.
+    pub async fn state_at(
+        &self,
+        aggregate_id: &str,
+        version: Option<i64>,
+    ) -> anyhow::Result<Option<(A, i64)>> {
+        use anyhow::Context;
+        // The repository decodes payloads exactly as the command side loads them.
+        let events = postgres_es::PostgresEventRepository::new(self.pool.clone())
+            .get_events::<A>(aggregate_id)
+            .await
+            .context("read aggregate events")?;
+        replay(events, version)
+    }
+
+    /// The answer of the state endpoint: [`Self::state_at`] with the aggregate
+    /// serialized as JSON.
+    pub async fn aggregate_state(
+        &self,
+        aggregate_id: &str,
+        version: Option<i64>,
+    ) -> anyhow::Result<Option<AggregateState>> {
+        use anyhow::Context;
+        let Some((aggregate, version)) = self.state_at(aggregate_id, version).await? else {
+            return Ok(None);
+        };
+        Ok(Some(AggregateState {
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            version,
+            state: serde_json::to_value(&aggregate).context("serialize aggregate state")?,
+        }))
+    }
+
     /// The answer of the event-stream endpoint: the aggregate's events from
     /// `from_sequence` on, or `None` when the aggregate has no events at all.
     pub async fn event_stream(
@@ -211,6 +249,32 @@ where
         )
         .await
     }
+}
+
+/// Folds stored events, in sequence order, into the aggregate up to `version` (all of
+/// them when `None`). `None` when there are no events or `version` lies outside
+/// 1..=last sequence.
+fn replay<A: Aggregate>(
+    events: Vec<SerializedEvent>,
+    version: Option<i64>,
+) -> anyhow::Result<Option<(A, i64)>> {
+    use anyhow::Context;
+    let last = events.last().map_or(0, |event| event.sequence as i64);
+    let target = version.unwrap_or(last);
+    if last == 0 || !(1..=last).contains(&target) {
+        return Ok(None);
+    }
+    let mut aggregate = A::default();
+    for serialized in events
+        .into_iter()
+        .take_while(|event| event.sequence as i64 <= target)
+    {
+        let sequence = serialized.sequence;
+        let event = EventEnvelope::<A>::try_from(serialized)
+            .with_context(|| format!("decode event {sequence} of a {}", A::TYPE))?;
+        aggregate.apply(event.payload);
+    }
+    Ok(Some((aggregate, target)))
 }
 
 /// A random pause that grows with each lost race, so that writers colliding on one
@@ -320,4 +384,92 @@ pub async fn read_events(
         .into_iter()
         .map(|row| row.into_envelope(service))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    /// A tally: the smallest aggregate whose state shows how many events were folded.
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Tally {
+        total: i64,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum TallyEvent {
+        Added { amount: i64 },
+    }
+
+    impl cqrs_es::DomainEvent for TallyEvent {
+        fn event_type(&self) -> String {
+            "Added".to_owned()
+        }
+        fn event_version(&self) -> String {
+            "1.0".to_owned()
+        }
+    }
+
+    impl Aggregate for Tally {
+        const TYPE: &'static str = "Tally";
+        type Command = ();
+        type Event = TallyEvent;
+        type Error = std::convert::Infallible;
+        type Services = ();
+
+        async fn handle(
+            &mut self,
+            _command: (),
+            _services: &(),
+            _sink: &cqrs_es::event_sink::EventSink<Self>,
+        ) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn apply(&mut self, event: TallyEvent) {
+            let TallyEvent::Added { amount } = event;
+            self.total += amount;
+        }
+    }
+
+    fn stored(amounts: &[i64]) -> Vec<SerializedEvent> {
+        amounts
+            .iter()
+            .enumerate()
+            .map(|(index, amount)| SerializedEvent {
+                aggregate_id: "t-1".to_owned(),
+                sequence: index + 1,
+                aggregate_type: "Tally".to_owned(),
+                event_type: "Added".to_owned(),
+                event_version: "1.0".to_owned(),
+                payload: serde_json::json!({"Added": {"amount": amount}}),
+                metadata: serde_json::json!({}),
+            })
+            .collect()
+    }
+
+    fn total_at(amounts: &[i64], version: Option<i64>) -> Option<(i64, i64)> {
+        replay::<Tally>(stored(amounts), version)
+            .expect("replay")
+            .map(|(tally, version)| (tally.total, version))
+    }
+
+    #[test]
+    fn replaying_to_a_version_folds_only_the_events_up_to_it() {
+        assert_eq!(total_at(&[1, 10, 100], Some(1)), Some((1, 1)));
+        assert_eq!(total_at(&[1, 10, 100], Some(2)), Some((11, 2)));
+    }
+
+    #[test]
+    fn replaying_without_a_version_gives_the_current_state() {
+        assert_eq!(total_at(&[1, 10, 100], None), Some((111, 3)));
+    }
+
+    #[test]
+    fn a_version_never_reached_has_no_state() {
+        assert_eq!(total_at(&[1, 10, 100], Some(4)), None);
+        assert_eq!(total_at(&[1, 10, 100], Some(0)), None);
+        assert_eq!(total_at(&[], None), None);
+    }
 }

@@ -16,4 +16,4 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
 
-pub use envelope::{Envelope, EventStream};
+pub use envelope::{AggregateState, Envelope, EventStream, StateQuery};

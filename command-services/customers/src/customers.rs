@@ -6,7 +6,7 @@ use domain::customers::CustomerCommand;
 use domain::values::{Email, Money, PersonName};
 use platform::event_store::CommandContext;
 use platform::http::{ApiError, FieldError, Json, Path, Query, RequestContext};
-use platform::EventStream;
+use platform::{AggregateState, EventStream, StateQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_credit_limit))
         .routes(routes!(deactivate_customer))
         .routes(routes!(customer_events))
+        .routes(routes!(customer_state))
 }
 
 /// A new customer.
@@ -175,6 +176,30 @@ async fn customer_events(
     stream
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))
+}
+
+/// A customer as they were after event `version`, or as they are now: time travel.
+#[utoipa::path(
+    get, path = "/api/customers/{id}/state", tag = "customers",
+    params(("id" = Uuid, Path, description = "The customer's id"), StateQuery),
+    responses(
+        (status = 200, description = "The customer's state", body = AggregateState),
+        (status = 400, description = "A version that is not a number", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer, or not at that version", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A version below 1", body = platform::http::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn customer_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<StateQuery>,
+) -> Result<Json<AggregateState>, ApiError> {
+    let id = customer_id(&id)?.to_string();
+    let version = query.version()?;
+    let found = state.customers.aggregate_state(&id, version).await?;
+    found
+        .map(Json)
+        .ok_or_else(|| query.not_found(&format!("customer {id}")))
 }
 
 /// Reads the id in the path. Text that is no UUID names no customer, so it is 404

@@ -417,9 +417,72 @@ async fn the_openapi_document_lists_every_customer_route() {
         routes,
         [
             "get /api/customers/{id}/events",
+            "get /api/customers/{id}/state",
             "post /api/customers",
             "post /api/customers/{id}/deactivate",
             "put /api/customers/{id}/credit-limit",
         ]
     );
+}
+
+#[tokio::test]
+async fn the_state_at_a_version_is_the_customer_after_that_event() {
+    let app = TestApp::new().await;
+    let id = app.register_ada().await;
+    let limit = format!("/api/customers/{id}/credit-limit");
+    let (status, _, _) = app
+        .call("PUT", &limit, r#"{"credit_limit_cents":70000}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = app
+        .call("POST", &format!("/api/customers/{id}/deactivate"), "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, _, first) = app
+        .get(&format!("/api/customers/{id}/state?version=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["aggregate_type"], "Customer");
+    assert_eq!(first["aggregate_id"], json!(id));
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["state"]["credit_limit"], 50000);
+    assert_eq!(first["state"]["active"], true);
+
+    let (status, _, current) = app.get(&format!("/api/customers/{id}/state")).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["version"], 3);
+    assert_eq!(current["state"]["credit_limit"], 70000);
+    assert_eq!(current["state"]["active"], false);
+}
+
+#[tokio::test]
+async fn the_state_of_an_unknown_customer_or_an_unreached_version_is_404() {
+    let app = TestApp::new().await;
+    let id = app.register_ada().await;
+    for path in [
+        format!("/api/customers/{}/state", Uuid::now_v7()),
+        format!("/api/customers/{id}/state?version=2"),
+        "/api/customers/not-a-uuid/state".to_owned(),
+    ] {
+        let (status, headers, body) = app.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_problem(&headers, &body, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn a_state_version_below_1_is_422_and_one_that_is_no_number_is_400() {
+    let app = TestApp::new().await;
+    let id = app.register_ada().await;
+    let (status, headers, body) = app
+        .get(&format!("/api/customers/{id}/state?version=0"))
+        .await;
+    assert_problem(&headers, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, headers, body) = app
+        .get(&format!("/api/customers/{id}/state?version=latest"))
+        .await;
+    assert_problem(&headers, &body, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

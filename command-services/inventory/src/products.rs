@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use domain::inventory::{Product, ProductCommand};
 use domain::values::{Money, ProductName, Quantity, Sku};
 use platform::http::{ApiError, FieldError, Json, Path, Query, RequestContext};
-use platform::EventStream;
+use platform::{AggregateState, EventStream, StateQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restock))
         .routes(routes!(change_price))
         .routes(routes!(product_events))
+        .routes(routes!(product_state))
 }
 
 /// A new product.
@@ -212,4 +213,27 @@ async fn product_events(
     stream
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no product {sku}")))
+}
+
+/// A product as it was after event `version`, or as it is now: time travel.
+#[utoipa::path(
+    get, path = "/api/products/{sku}/state", tag = "inventory",
+    params(("sku" = String, Path, description = "The product's sku"), StateQuery),
+    responses(
+        (status = 200, description = "The product's state", body = AggregateState),
+        (status = 400, description = "A version that is not a number", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product, or not at that version", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A version below 1", body = platform::http::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn product_state(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    Query(query): Query<StateQuery>,
+) -> Result<Json<AggregateState>, ApiError> {
+    let version = query.version()?;
+    let found = state.products.aggregate_state(&sku, version).await?;
+    found
+        .map(Json)
+        .ok_or_else(|| query.not_found(&format!("product {sku}")))
 }

@@ -336,3 +336,50 @@ async fn an_idempotency_key_reused_for_another_body_is_refused() {
     assert_problem(&headers, &body, status);
     assert_eq!(app.event_count().await, 1);
 }
+
+#[tokio::test]
+async fn the_state_at_a_version_is_the_product_after_that_event() {
+    let app = TestApp::new().await;
+    app.add_red_shirt().await;
+    for quantity in [5, 7] {
+        let (status, _, _) = app
+            .post(
+                "/api/products/TSHIRT-RED/restock",
+                &format!(r#"{{"quantity":{quantity}}}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    let (status, _, first) = app
+        .send(get("/api/products/TSHIRT-RED/state?version=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["aggregate_type"], "Product");
+    assert_eq!(first["aggregate_id"], "TSHIRT-RED");
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["state"]["on_hand"], 10);
+
+    let (status, _, current) = app.send(get("/api/products/TSHIRT-RED/state")).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["version"], 3);
+    assert_eq!(current["state"]["on_hand"], 22);
+}
+
+#[tokio::test]
+async fn the_state_of_an_unknown_product_is_404() {
+    let app = TestApp::new().await;
+    app.add_red_shirt().await;
+    for path in [
+        "/api/products/NOPE/state",
+        "/api/products/TSHIRT-RED/state?version=9",
+    ] {
+        let (status, headers, body) = app.send(get(path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_problem(&headers, &body, StatusCode::NOT_FOUND);
+    }
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).expect("request")
+}

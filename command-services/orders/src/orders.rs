@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use domain::orders::{OrderCommand, OrderStatus};
 use platform::event_store::CommandContext;
 use platform::http::{ApiError, Json, Path, Query, RequestContext};
-use platform::EventStream;
+use platform::{AggregateState, EventStream, StateQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_order))
         .routes(routes!(ship_order))
         .routes(routes!(order_events))
+        .routes(routes!(order_state))
 }
 
 /// Why the customer withdraws the order; the whole body may be left out.
@@ -169,6 +170,30 @@ async fn order_events(
     stream
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no order {id}")))
+}
+
+/// An order as it was after event `version`, or as it is now: time travel.
+#[utoipa::path(
+    get, path = "/api/orders/{id}/state", tag = "orders",
+    params(("id" = String, Path, description = "The order's id"), StateQuery),
+    responses(
+        (status = 200, description = "The order's state", body = AggregateState),
+        (status = 400, description = "A version that is not a number", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not at that version", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A version below 1", body = platform::http::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn order_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<StateQuery>,
+) -> Result<Json<AggregateState>, ApiError> {
+    let id = order_id(&id)?;
+    let version = query.version()?;
+    let found = state.orders.aggregate_state(&id, version).await?;
+    found
+        .map(Json)
+        .ok_or_else(|| query.not_found(&format!("order {id}")))
 }
 
 /// The aggregate id of the order `raw` names: a UUID in its canonical lower-case

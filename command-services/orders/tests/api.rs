@@ -253,9 +253,47 @@ async fn the_openapi_document_lists_every_order_route() {
         "/api/orders/{id}/cancel",
         "/api/orders/{id}/ship",
         "/api/orders/{id}/events",
+        "/api/orders/{id}/state",
     ] {
         assert!(document["paths"][path].is_object(), "{path} is missing");
     }
     let cancel_body = &document["paths"]["/api/orders/{id}/cancel"]["post"]["requestBody"];
     assert_ne!(cancel_body["required"], json!(true), "{cancel_body}");
+}
+
+#[tokio::test]
+async fn the_state_at_a_version_is_the_order_after_that_event() {
+    let app = TestApp::new().await;
+    let id = app.place_mug_order().await;
+    let (status, _, _) = app.post(&format!("/api/orders/{id}/cancel"), "").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let get = |path: String| Request::get(path).body(Body::empty()).expect("request");
+    let (status, _, first) = app
+        .send(get(format!("/api/orders/{id}/state?version=1")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["aggregate_type"], "Order");
+    assert_eq!(first["aggregate_id"], json!(id));
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["state"]["status"], "PENDING");
+    assert_eq!(first["state"]["customer_id"], CUSTOMER);
+
+    let (status, _, current) = app.send(get(format!("/api/orders/{id}/state"))).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["version"], 2);
+    assert_eq!(current["state"]["status"], "CANCELLED");
+
+    let unknown = app
+        .send(get(format!("/api/orders/{}/state", uuid::Uuid::now_v7())))
+        .await;
+    assert_problem(&unknown, StatusCode::NOT_FOUND);
+    let unreached = app
+        .send(get(format!("/api/orders/{id}/state?version=3")))
+        .await;
+    assert_problem(&unreached, StatusCode::NOT_FOUND);
+    let below_one = app
+        .send(get(format!("/api/orders/{id}/state?version=-1")))
+        .await;
+    assert_problem(&below_one, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -155,12 +155,61 @@ async fn a_malformed_from_sequence_is_400_problem_json() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_lists_the_event_stream_and_no_commands() {
+async fn the_openapi_document_lists_the_event_stream_and_state_and_no_commands() {
     let app = TestApp::new().await;
     let (status, _, body) = app.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     let paths = body["paths"].as_object().expect("paths");
-    let names: Vec<&str> = paths.keys().map(String::as_str).collect();
-    assert_eq!(names, ["/api/payments/{order_id}/events"]);
-    assert!(paths["/api/payments/{order_id}/events"]["get"].is_object());
+    let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "/api/payments/{order_id}/events",
+            "/api/payments/{order_id}/state"
+        ]
+    );
+    for path in names {
+        let operations = paths[path].as_object().expect("operations");
+        let methods: Vec<&str> = operations.keys().map(String::as_str).collect();
+        assert_eq!(methods, ["get"], "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_state_at_a_version_is_the_payment_after_that_event() {
+    let app = TestApp::new().await;
+    let (order_id, customer_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let context = CommandContext::default();
+    let authorize = PaymentCommand::Authorize {
+        order_id,
+        customer_id,
+        amount: Money::from_cents(4_200).expect("amount"),
+    };
+    for command in [authorize, PaymentCommand::Capture] {
+        app.payments
+            .execute(&order_id.to_string(), command, &context)
+            .await
+            .expect("payment command");
+    }
+
+    let (status, _, first) = app
+        .get(&format!("/api/payments/{order_id}/state?version=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["aggregate_type"], "Payment");
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["state"]["status"], "AUTHORIZED");
+    assert_eq!(first["state"]["amount"], 4_200);
+
+    let (status, _, current) = app.get(&format!("/api/payments/{order_id}/state")).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["version"], 2);
+    assert_eq!(current["state"]["status"], "CAPTURED");
+
+    let (status, headers, _) = app
+        .get(&format!("/api/payments/{}/state", Uuid::now_v7()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
 }
