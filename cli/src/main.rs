@@ -2,9 +2,11 @@
 
 mod binaries;
 mod demo;
+mod events;
 mod infra;
 mod logs;
 mod processes;
+mod projections;
 mod provision;
 mod readiness;
 mod services;
@@ -54,6 +56,24 @@ enum Command {
 
     /// Check whether a running stack is ready (GET $SHOP_URL/readyz).
     Status(status::StatusArgs),
+
+    /// Print an aggregate's event stream (GET $SHOP_URL/api/<kind>/<id>/events).
+    ///
+    /// One line per event, in sequence order: its sequence, when it was recorded, its
+    /// type, a short summary of its payload and the correlation id of the request
+    /// that caused it. `--json` prints the stream as the gateway answers it, and
+    /// `--from-sequence N` starts at event N. A payment's id is its order's id.
+    Events(events::EventsArgs),
+
+    /// Print an aggregate's state as pretty JSON (GET $SHOP_URL/api/<kind>/<id>/state).
+    ///
+    /// The state is rebuilt from the aggregate's events. `--version N` shows it as it
+    /// was right after event N (time travel); a version the aggregate never reached
+    /// is an error, as is an unknown id. A payment's id is its order's id.
+    State(events::StateArgs),
+
+    /// Show every projection of a running stack: version, status, position, lag, rows.
+    Projections(projections::ProjectionsArgs),
 }
 
 #[tokio::main]
@@ -63,6 +83,9 @@ async fn main() -> ExitCode {
         Command::Up(args) => up::run(args).await,
         Command::Provision(args) => provision::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Events(args) => events::run_events(args).await.map(|()| ExitCode::SUCCESS),
+        Command::State(args) => events::run_state(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Projections(args) => projections::run(args).await,
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");

@@ -1,10 +1,12 @@
 //! The projection worker process: its settings, its database, its consumers and
-//! its health endpoints.
+//! its admin and health endpoints.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_nats::jetstream;
+use axum::routing::get;
+use axum::Router;
 use clap::Parser;
 use platform::config::CommonArgs;
 use platform::consumer::{Consumer, ConsumerConfig, Handler};
@@ -12,6 +14,10 @@ use platform::db::{self, READ_MODEL_DB, READ_MODEL_MIGRATIONS};
 use platform::http::{health_router, with_common_layers, Readiness};
 use platform::service::Service;
 use sqlx::PgPool;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::admin::{self, AdminState, Status, Statuses};
 
 use crate::customers::{self, CustomersProjection};
 use crate::notifications::{self, NotificationsProjection};
@@ -31,7 +37,7 @@ const POOL_SIZE: u32 = 12;
     about = "Builds the read models from the JetStream streams"
 )]
 pub struct Config {
-    /// Address of the health endpoints.
+    /// Address of the admin and health endpoints.
     #[arg(long, env = "PROJECTIONS_ADDR", default_value = "127.0.0.1:8090")]
     pub addr: SocketAddr,
 
@@ -44,9 +50,99 @@ pub struct Config {
     pub common: CommonArgs,
 }
 
+/// Where one consumer of a projection reads: a durable name, a command service's
+/// stream and the aggregate type its filter subject selects.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSpec {
+    /// The JetStream durable name, also the key of its checkpoints and offsets.
+    pub durable_name: &'static str,
+    /// The command service whose stream it reads, such as `orders`.
+    pub service: &'static str,
+    /// The aggregate type its filter subject selects, such as `Order`.
+    pub aggregate_type: &'static str,
+}
+
+/// One read model of the worker: its name, schema version, main table, the
+/// consumers that feed it, and its handler.
+pub struct Projection {
+    /// The name the admin API and the CLI show, such as `orders`.
+    pub name: &'static str,
+    /// The schema version of the read model.
+    pub version: u32,
+    /// The table whose rows the admin API counts.
+    pub table: &'static str,
+    /// One consumer per stream the read model is fed from.
+    pub sources: &'static [SourceSpec],
+    /// Makes the handler that every consumer of the projection shares.
+    pub handler: fn() -> Arc<dyn Handler>,
+}
+
+const fn source(
+    durable_name: &'static str,
+    service: &'static str,
+    aggregate_type: &'static str,
+) -> SourceSpec {
+    SourceSpec {
+        durable_name,
+        service,
+        aggregate_type,
+    }
+}
+
+/// Every projection of the worker, the one place that says which durables and
+/// tables belong to which read model. A read model fed by several streams has one
+/// consumer per stream: NATS 2.9 honours one filter subject per consumer, and each
+/// consumer keeps its own stream's per-aggregate order.
+pub const PROJECTIONS: &[Projection] = &[
+    Projection {
+        name: "products",
+        version: 1,
+        table: "products",
+        sources: &[source(products::DURABLE_NAME, "inventory", "Product")],
+        handler: || Arc::new(ProductsProjection),
+    },
+    Projection {
+        name: "orders",
+        version: 1,
+        table: "orders",
+        sources: &[source(orders::DURABLE_NAME, "orders", "Order")],
+        handler: || Arc::new(OrdersProjection),
+    },
+    Projection {
+        name: "customers",
+        version: 1,
+        table: "customers",
+        sources: &[
+            source(customers::FROM_CUSTOMERS, "customers", "Customer"),
+            source(customers::FROM_ORDERS, "orders", "Order"),
+            source(customers::FROM_PAYMENTS, "payments", "Payment"),
+        ],
+        handler: || Arc::new(CustomersProjection),
+    },
+    Projection {
+        name: "payments",
+        version: 1,
+        table: "payments",
+        sources: &[source(payments::DURABLE_NAME, "payments", "Payment")],
+        handler: || Arc::new(PaymentsProjection),
+    },
+    Projection {
+        name: "notifications",
+        version: 1,
+        table: "notifications",
+        sources: &[
+            source(notifications::FROM_CUSTOMERS, "customers", "Customer"),
+            source(notifications::FROM_ORDERS, "orders", "Order"),
+        ],
+        handler: || Arc::new(NotificationsProjection),
+    },
+];
+
 /// One durable consumer of the worker: the stream and aggregate type it reads and
 /// the read model it feeds.
 pub struct Source {
+    /// The projection it belongs to, such as `customers`.
+    pub projection: &'static str,
     /// The JetStream durable name, also the key of its checkpoints and offsets.
     pub durable_name: &'static str,
     /// The command service whose stream it reads, such as `orders`.
@@ -57,54 +153,22 @@ pub struct Source {
     pub handler: Arc<dyn Handler>,
 }
 
-/// Every consumer of the worker. A read model fed by several streams has one
-/// consumer per stream: NATS 2.9 honours one filter subject per consumer, and each
-/// consumer keeps its own stream's per-aggregate order. Every filter selects whole
+/// Every consumer of the worker, from [`PROJECTIONS`]. Every filter selects whole
 /// aggregates, so each consumer checks for gaps in their sequences.
 pub fn sources() -> Vec<Source> {
-    let customers: Arc<dyn Handler> = Arc::new(CustomersProjection);
-    let notifications: Arc<dyn Handler> = Arc::new(NotificationsProjection);
-    let source = |durable_name, service, aggregate_type, handler| Source {
-        durable_name,
-        service,
-        aggregate_type,
-        handler,
-    };
-    vec![
-        source(
-            products::DURABLE_NAME,
-            "inventory",
-            "Product",
-            Arc::new(ProductsProjection),
-        ),
-        source(
-            orders::DURABLE_NAME,
-            "orders",
-            "Order",
-            Arc::new(OrdersProjection),
-        ),
-        source(
-            customers::FROM_CUSTOMERS,
-            "customers",
-            "Customer",
-            customers.clone(),
-        ),
-        source(customers::FROM_ORDERS, "orders", "Order", customers.clone()),
-        source(customers::FROM_PAYMENTS, "payments", "Payment", customers),
-        source(
-            payments::DURABLE_NAME,
-            "payments",
-            "Payment",
-            Arc::new(PaymentsProjection),
-        ),
-        source(
-            notifications::FROM_CUSTOMERS,
-            "customers",
-            "Customer",
-            notifications.clone(),
-        ),
-        source(notifications::FROM_ORDERS, "orders", "Order", notifications),
-    ]
+    PROJECTIONS
+        .iter()
+        .flat_map(|projection| {
+            let handler = (projection.handler)();
+            projection.sources.iter().map(move |spec| Source {
+                projection: projection.name,
+                durable_name: spec.durable_name,
+                service: spec.service,
+                aggregate_type: spec.aggregate_type,
+                handler: handler.clone(),
+            })
+        })
+        .collect()
 }
 
 impl Source {
@@ -123,9 +187,9 @@ impl Source {
 }
 
 /// Connects to PostgreSQL (creating and migrating the read-model database) and
-/// NATS, and binds the health endpoints: a worker ready to run its consumers. If a
-/// consumer dies, the whole worker stops rather than serve a read model that no
-/// longer moves.
+/// NATS, and binds the admin and health endpoints: a worker ready to run its
+/// consumers. If a consumer dies, the whole worker stops rather than serve a read
+/// model that no longer moves.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let pool = connect_database(&config).await?;
     db::migrate(&pool, &READ_MODEL_MIGRATIONS).await?;
@@ -136,17 +200,58 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         databases: vec![pool.clone()],
         nats: Some(nats),
     };
-    let router = with_common_layers(health_router(readiness));
-    let mut service = Service::bind("projection-worker", config.addr, router).await?;
+    let statuses = Statuses::default();
+    let admin = AdminState {
+        pool: pool.clone(),
+        jetstream: jetstream.clone(),
+        common: config.common.clone(),
+        statuses: statuses.clone(),
+    };
+    let mut service =
+        Service::bind("projection-worker", config.addr, router(admin, readiness)).await?;
     for source in sources() {
-        let name = source.durable_name;
+        let (name, projection) = (source.durable_name, source.projection);
         let consumer = source.consumer(&jetstream, &pool, &config.common);
+        let statuses = statuses.clone();
         service = service.with_task(name, move |shutdown| async move {
-            consumer.run(shutdown).await;
+            consumer.run(shutdown.clone()).await;
+            let status = if shutdown.is_cancelled() {
+                Status::Stopped
+            } else {
+                Status::Failed
+            };
+            statuses.set(projection, status);
             Ok(())
         });
     }
     Ok(service)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Projection worker",
+        description = "The state of the read models the worker builds."
+    ),
+    tags((name = "admin", description = "Positions, lag and status of every projection"))
+)]
+struct ApiDoc;
+
+/// Every route of the worker: the admin API, its OpenAPI document at
+/// `/openapi.json` (which the gateway merges), and `/healthz` and `/readyz`.
+pub fn router(state: AdminState, readiness: Readiness) -> Router {
+    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(admin::router())
+        .split_for_parts();
+    let openapi = axum::Json(openapi);
+    let router = routes
+        .with_state(state)
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(openapi.clone())),
+        )
+        .merge(health_router(readiness));
+    with_common_layers(router)
 }
 
 /// Opens the read-model database, creating it when missing. With an override URL,

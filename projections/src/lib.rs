@@ -1,6 +1,7 @@
 //! Projection workers: they consume the command services' JetStream streams and
 //! build the read models that the query services serve.
 
+pub mod admin;
 pub mod app;
 pub mod customers;
 mod events;
