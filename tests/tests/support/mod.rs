@@ -227,43 +227,66 @@ impl Stack {
             .1
     }
 
-    /// Waits until every durable consumer on the stack's streams has nothing left
-    /// to deliver or to be acked, for at most 30 seconds.
+    /// Waits until every stored event is on its stream and every durable consumer
+    /// has nothing left to deliver or to be acked, twice in a row (a reaction may
+    /// write new events just after another service was looked at), for at most
+    /// 30 seconds.
     pub async fn wait_until_consumers_are_idle(&self) {
         let client = async_nats::connect(platform::testing::nats_url())
             .await
             .expect("nats");
         let jetstream = async_nats::jetstream::new(client);
         let deadline = Instant::now() + Duration::from_secs(30);
-        'poll: loop {
+        let mut idle_passes = 0;
+        while idle_passes < 2 {
             assert!(Instant::now() < deadline, "consumers did not become idle");
             tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut idle = true;
             for service in ["customers", "inventory", "orders", "payments"] {
-                let spec = platform::nats::StreamSpec::in_namespace(&self.namespace, service);
-                let Ok(stream) = jetstream.get_stream(&spec.name).await else {
-                    continue 'poll;
-                };
-                let names: Vec<String> = stream
-                    .consumer_names()
-                    .filter_map(|n| async { n.ok() })
-                    .collect()
-                    .await;
-                for name in names {
-                    let consumer: async_nats::jetstream::consumer::PullConsumer =
-                        match stream.get_consumer(&name).await {
-                            Ok(c) => c,
-                            Err(_) => continue 'poll,
-                        };
-                    let Ok(info) = consumer.get_info().await else {
-                        continue 'poll;
-                    };
-                    if info.num_pending > 0 || info.num_ack_pending > 0 {
-                        continue 'poll;
-                    }
-                }
+                idle = idle && self.service_is_idle(&jetstream, service).await;
             }
-            return;
+            idle_passes = if idle { idle_passes + 1 } else { 0 };
         }
+    }
+
+    /// Whether all of a service's events are on its stream and every consumer of
+    /// that stream has delivered and seen acked everything.
+    async fn service_is_idle(
+        &self,
+        jetstream: &async_nats::jetstream::Context,
+        service: &str,
+    ) -> bool {
+        let spec = platform::nats::StreamSpec::in_namespace(&self.namespace, service);
+        let Ok(mut stream) = jetstream.get_stream(&spec.name).await else {
+            return false;
+        };
+        // A reaction's event may still wait for its relay after every consumer acked.
+        let Ok(info) = stream.info().await else {
+            return false;
+        };
+        if info.state.messages as i64 != self.stored_events(service).await {
+            return false;
+        }
+        let names: Vec<String> = stream
+            .consumer_names()
+            .filter_map(|n| async { n.ok() })
+            .collect()
+            .await;
+        for name in names {
+            let Ok(mut consumer) = stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&name)
+                .await
+            else {
+                return false;
+            };
+            let Ok(info) = consumer.info().await else {
+                return false;
+            };
+            if info.num_pending > 0 || info.num_ack_pending > 0 {
+                return false;
+            }
+        }
+        true
     }
 
     /// Deletes every durable consumer on the stack's streams, so that the next
