@@ -74,19 +74,28 @@ pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
 
 /// Creates the stream when it is missing: file storage, limits retention, nothing
 /// expires, and de-duplication by `Nats-Msg-Id` over [`DUPLICATE_WINDOW`].
+///
+/// Every service creates the streams it reads as well as its own, so several may
+/// race to create one. The loser's create fails (NATS 2.9 answers "subjects
+/// overlap with an existing stream"); it then finds the winner's stream.
 pub async fn ensure_stream(
     jetstream: &jetstream::Context,
     spec: &StreamSpec,
 ) -> anyhow::Result<stream::Stream> {
-    jetstream
-        .get_or_create_stream(stream::Config {
-            name: spec.name.clone(),
-            subjects: vec![spec.all_subjects()],
-            storage: stream::StorageType::File,
-            retention: stream::RetentionPolicy::Limits,
-            duplicate_window: DUPLICATE_WINDOW,
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("create stream {}", spec.name))
+    let config = stream::Config {
+        name: spec.name.clone(),
+        subjects: vec![spec.all_subjects()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    };
+    let created = jetstream.get_or_create_stream(config).await;
+    match created {
+        Ok(stream) => Ok(stream),
+        Err(error) => match jetstream.get_stream(&spec.name).await {
+            Ok(stream) => Ok(stream),
+            Err(_) => Err(error).with_context(|| format!("create stream {}", spec.name)),
+        },
+    }
 }
