@@ -11,7 +11,9 @@ async fn services_racing_to_create_one_stream_all_get_it() {
         services.push(async_nats::jetstream::new(client));
     }
     let spec = test_stream("orders");
-    let racers = services.iter().map(|jetstream| ensure_stream(jetstream, &spec));
+    let racers = services
+        .iter()
+        .map(|jetstream| ensure_stream(jetstream, &spec));
     let results = futures::future::join_all(racers).await;
     let jetstream = &services[0];
     for result in results {
