@@ -76,10 +76,12 @@ impl Streams {
         }
         for (envelope, ack) in acks {
             let mut ack = ack.await;
-            for _ in 0..3 {
+            // A stream created a moment ago by a racing client may not answer yet.
+            for attempt in 1..=20 {
                 if ack.is_ok() {
                     break;
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
                 ack = self.send(envelope).await.await;
             }
             let sequence = ack.unwrap().sequence;
