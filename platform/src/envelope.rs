@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use cqrs_es::persist::SerializedEvent;
+use domain::versioning::{self, VersionedEvent};
 use serde::{Deserialize, Serialize};
 
 /// Metadata key for the id of the request that started a chain of events.
@@ -66,9 +68,28 @@ impl Envelope {
 
     /// Decodes the payload as a domain event enum that uses serde's default
     /// externally tagged form (`{"EventType": {fields}}`), as cqrs-es stores it.
-    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+    /// A payload of an older `event_version` is first lifted to the current one by
+    /// the enum's upcasters, the same ones the event store loads with.
+    pub fn decode<E: VersionedEvent>(&self) -> Result<E, serde_json::Error> {
         let tagged = serde_json::json!({ self.event_type.as_str(): self.payload });
-        serde_json::from_value(tagged)
+        let changed = E::SCHEMA_CHANGES
+            .iter()
+            .any(|change| change.event_type == self.event_type);
+        if !changed {
+            // Most event types never changed; they skip building the upcasters.
+            return serde_json::from_value(tagged);
+        }
+        let received = SerializedEvent::new(
+            self.aggregate_id.clone(),
+            usize::try_from(self.sequence).unwrap_or_default(),
+            self.aggregate_type.clone(),
+            self.event_type.clone(),
+            self.event_version.clone(),
+            tagged,
+            serde_json::Value::Null,
+        );
+        let current = versioning::upcast(received, &E::upcasters());
+        serde_json::from_value(current.payload)
     }
 }
 
@@ -142,6 +163,47 @@ impl StateQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::orders::{OrderEvent, OrderStatus};
+
+    fn cancellation(event_version: &str, payload: serde_json::Value) -> Envelope {
+        Envelope {
+            event_id: "orders:Order:0190:2".into(),
+            service: "orders".into(),
+            aggregate_type: "Order".into(),
+            aggregate_id: "0190".into(),
+            sequence: 2,
+            global_position: 2,
+            event_type: "OrderCancelled".into(),
+            event_version: event_version.into(),
+            payload,
+            metadata: HashMap::new(),
+            recorded_at: DateTime::<Utc>::default(),
+        }
+    }
+
+    #[test]
+    fn decoding_lifts_a_version_one_payload_to_the_current_event() {
+        let v1 = cancellation(
+            "1.0",
+            serde_json::json!({"reason": "late", "was": "PENDING"}),
+        );
+        let expected = OrderEvent::OrderCancelled {
+            reason: Some("late".into()),
+            cancelled_from: OrderStatus::Pending,
+        };
+        assert_eq!(v1.decode::<OrderEvent>().unwrap(), expected);
+        let v2 = cancellation(
+            "2.0",
+            serde_json::json!({"reason": "late", "cancelled_from": "PENDING"}),
+        );
+        assert_eq!(v2.decode::<OrderEvent>().unwrap(), expected);
+    }
+
+    #[test]
+    fn a_payload_that_fits_no_version_is_an_error() {
+        let broken = cancellation("1.0", serde_json::json!({"reason": "late"}));
+        assert!(broken.decode::<OrderEvent>().is_err());
+    }
 
     #[test]
     fn untagging_removes_only_the_matching_event_name() {
