@@ -6,10 +6,14 @@
 //! - The checkpoint moves only after JetStream acknowledged the whole batch; a crash
 //!   republishes from it, and `Nats-Msg-Id` de-duplication absorbs the repeats.
 //! - One relay per stream runs at a time, elected with a session advisory lock.
+//! - On request it republishes the whole log into an empty or lost stream
+//!   (see [`republish`](self::republish)).
 
+mod admin;
 mod leader;
 mod outbox;
 mod publish;
+pub mod republish;
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,10 +27,12 @@ use tracing::Instrument;
 
 use crate::nats::StreamSpec;
 
+pub use admin::{admin_router, REPUBLISH_PATH};
 pub use leader::advisory_lock_key;
 use leader::Leadership;
 use outbox::{Checkpoint, Wakeups};
 pub use publish::{CAUSATION_ID_HEADER, CORRELATION_ID_HEADER};
+pub use republish::{RepublishProgress, RepublishStatus};
 
 /// First delay before retrying after a failed publish; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -136,6 +142,7 @@ impl Relay {
             leadership,
             checkpoint,
             stream_ready: false,
+            republish_target: None,
         };
         let mut backoff = MIN_BACKOFF;
         loop {
@@ -181,6 +188,9 @@ struct Term<'a> {
     /// Whether the stream is known to exist; cleared after every failed publish so
     /// that a deleted stream is created again.
     stream_ready: bool,
+    /// The last event of a republish under way: progress is counted until the
+    /// checkpoint reaches it.
+    republish_target: Option<Checkpoint>,
 }
 
 impl Term<'_> {
@@ -188,6 +198,7 @@ impl Term<'_> {
     /// batch fails.
     async fn drain(&mut self, shutdown: &CancellationToken) -> Result<(), Failure> {
         let relay = self.relay;
+        self.take_up_republish().await?;
         loop {
             let rows = outbox::read_batch(&relay.pool, self.checkpoint, relay.config.batch_size)
                 .await
@@ -210,6 +221,33 @@ impl Term<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Starts a requested republish, or carries on with one that an earlier leader
+    /// started. Runs between batches, so nothing else publishes meanwhile.
+    async fn take_up_republish(&mut self) -> Result<(), Failure> {
+        let relay = self.relay;
+        let pending = republish::pending(&relay.pool, &relay.stream.name)
+            .await
+            .map_err(Failure::Retry)?;
+        match pending {
+            None => {}
+            Some(republish::Pending::Running { target }) => self.republish_target = Some(target),
+            Some(republish::Pending::Requested) => {
+                let started = republish::start(
+                    self.leadership.connection(),
+                    &relay.pool,
+                    &relay.jetstream,
+                    &relay.stream,
+                )
+                .await
+                .map_err(Failure::Retry)?;
+                self.checkpoint = started.from;
+                self.republish_target = started.target;
+                self.stream_ready = true;
+            }
+        }
+        Ok(())
     }
 
     /// Publishes one batch, waits for every ack, then stores the checkpoint through
@@ -240,6 +278,20 @@ impl Term<'_> {
             .await
             .map_err(Failure::LostLeadership)?;
         self.checkpoint = last;
+        if let Some(target) = self.republish_target {
+            let done = republish::advance(
+                self.leadership.connection(),
+                &relay.stream.name,
+                target,
+                last,
+                events,
+            )
+            .await
+            .map_err(Failure::LostLeadership)?;
+            if done {
+                self.republish_target = None;
+            }
+        }
         tracing::debug!(
             events,
             transaction_id = last.transaction_id,

@@ -80,6 +80,11 @@ impl Leadership {
             .context("ping the relay lock connection")
     }
 
+    /// The lock connection, for writes that only the leader may make.
+    pub(super) fn connection(&mut self) -> &mut PgConnection {
+        &mut self.connection
+    }
+
     /// Moves the checkpoint forward to `checkpoint` and counts `published` events.
     /// It never moves backwards: a refused update means another relay went further,
     /// so this one is no longer the leader.

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::event_store::{EventRow, EVENT_COLUMNS};
 
 /// The channel that the events table's insert trigger notifies.
-const CHANNEL: &str = "events_appended";
+pub(super) const CHANNEL: &str = "events_appended";
 /// Pause after the `LISTEN` connection failed to reconnect; polling covers the gap.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
