@@ -8,3 +8,4 @@ pub mod inventory;
 pub mod orders;
 pub mod payments;
 pub mod values;
+pub mod versioning;

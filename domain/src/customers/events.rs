@@ -5,8 +5,10 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::versioning::{SchemaChange, VersionedEvent};
+
 /// Something that happened to a customer, stored as `{"VariantName": {fields}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CustomerEvent {
     /// The customer was registered and may place orders.
     CustomerRegistered {
@@ -39,8 +41,13 @@ impl DomainEvent for CustomerEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        Self::current_version(&self.event_type()).to_owned()
     }
+}
+
+/// No customer event has changed its schema yet: every one is at version 1.0.
+impl VersionedEvent for CustomerEvent {
+    const SCHEMA_CHANGES: &'static [SchemaChange] = &[];
 }
 
 #[cfg(test)]

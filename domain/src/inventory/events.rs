@@ -5,8 +5,10 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::versioning::{SchemaChange, VersionedEvent};
+
 /// Something that happened to a product, stored as `{"VariantName": {fields}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ProductEvent {
     /// The product was created.
     ProductAdded {
@@ -63,10 +65,20 @@ pub enum ProductEvent {
         /// Units that left the stock.
         quantity: u64,
     },
+    /// An order asked for its units back, but they had already left the stock, so
+    /// they cannot be released; the order saga shows that an operator is needed.
+    ReservationReleaseRefused {
+        /// The order whose release was refused.
+        order_id: Uuid,
+        /// Units the order held.
+        quantity: u64,
+        /// Why, fit to show an operator.
+        error: String,
+    },
 }
 
 /// Why stock could not be reserved for an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectionReason {
     /// Fewer units are available than the order needs.
@@ -85,13 +97,19 @@ impl DomainEvent for ProductEvent {
             ProductEvent::StockReservationRejected { .. } => "StockReservationRejected",
             ProductEvent::ReservationReleased { .. } => "ReservationReleased",
             ProductEvent::ReservationCommitted { .. } => "ReservationCommitted",
+            ProductEvent::ReservationReleaseRefused { .. } => "ReservationReleaseRefused",
         };
         name.to_owned()
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        Self::current_version(&self.event_type()).to_owned()
     }
+}
+
+/// No product event has changed its schema yet: every one is at version 1.0.
+impl VersionedEvent for ProductEvent {
+    const SCHEMA_CHANGES: &'static [SchemaChange] = &[];
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The product aggregate: its state, the decisions in `handle` and how events change it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -20,6 +20,9 @@ pub struct Product {
     on_hand: u64,
     reserved: u64,
     reservations: BTreeMap<Uuid, Reservation>,
+    /// Orders whose release was refused, so the refusal is recorded once.
+    #[serde(default)]
+    refused_releases: BTreeSet<Uuid>,
 }
 
 /// Units asked for by one order and what became of them.
@@ -194,12 +197,26 @@ impl Product {
     }
 
     fn release_reservation(&self, order_id: Uuid) -> Option<ProductEvent> {
-        // Only held units can be given back; every other case has nothing left to undo.
+        // Only held units can be given back. Shipped units cannot, and the saga must
+        // hear that, so it is an event; every other case has nothing left to undo.
         match self.reservations.get(&order_id) {
             Some(reservation) if reservation.status == ReservationStatus::Reserved => {
                 Some(ProductEvent::ReservationReleased {
                     order_id,
                     quantity: reservation.quantity,
+                })
+            }
+            Some(reservation)
+                if reservation.status == ReservationStatus::Committed
+                    && !self.refused_releases.contains(&order_id) =>
+            {
+                Some(ProductEvent::ReservationReleaseRefused {
+                    order_id,
+                    quantity: reservation.quantity,
+                    error: format!(
+                        "{}: the {} units held for the order were already shipped",
+                        self.sku, reservation.quantity
+                    ),
                 })
             }
             _ => None,
@@ -292,6 +309,9 @@ impl Aggregate for Product {
                 self.reserved = self.reserved.saturating_sub(quantity);
                 self.on_hand = self.on_hand.saturating_sub(quantity);
                 self.record_reservation(order_id, quantity, ReservationStatus::Committed);
+            }
+            ProductEvent::ReservationReleaseRefused { order_id, .. } => {
+                self.refused_releases.insert(order_id);
             }
         }
     }

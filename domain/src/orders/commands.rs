@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::OrderRejectionReason;
+use super::{CompensationStep, OrderRejectionReason};
 use crate::values::{OrderLines, Sku};
 
 /// A request to change an order, handled by [`Order`](super::Order).
@@ -52,4 +52,12 @@ pub enum OrderCommand {
     },
     /// A CONFIRMED order leaves the warehouse.
     Ship,
+    /// Another service refused a compensation for the order; it needs an operator.
+    /// A repeat of a recorded step and error is ignored.
+    RecordCompensationFailed {
+        /// The step that could not be applied.
+        step: CompensationStep,
+        /// What the refusing service said.
+        error: String,
+    },
 }

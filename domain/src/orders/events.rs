@@ -3,12 +3,14 @@
 
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{OrderRejectionReason, OrderStatus};
+use super::{CompensationStep, OrderRejectionReason, OrderStatus};
+use crate::versioning::VersionedEvent;
 
 /// Something that happened to an order, stored as `{"VariantName": {fields}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum OrderEvent {
     /// The customer placed the order; inventory reserves its lines next.
     OrderPlaced {
@@ -50,15 +52,24 @@ pub enum OrderEvent {
     OrderCancelled {
         /// The customer's words, if any.
         reason: Option<String>,
-        /// The status it was cancelled from: PENDING or CONFIRMED.
-        was: OrderStatus,
+        /// The status it was cancelled from: PENDING or CONFIRMED. Named `was` before
+        /// version 2.0.
+        cancelled_from: OrderStatus,
     },
     /// The order left the warehouse. Final. It has no fields, so its payload is `{}`.
     OrderShipped {},
+    /// Another service refused to undo its part of the order (a compensation), so
+    /// the order needs an operator. Recorded once per step and error.
+    CompensationFailed {
+        /// The step that could not be applied.
+        step: CompensationStep,
+        /// What the refusing service said, fit to show an operator.
+        error: String,
+    },
 }
 
 /// One line as it was ordered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PlacedLine {
     /// The product's SKU.
     pub sku: String,
@@ -76,12 +87,14 @@ impl DomainEvent for OrderEvent {
             OrderEvent::OrderConfirmed { .. } => "OrderConfirmed",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
             OrderEvent::OrderShipped {} => "OrderShipped",
+            OrderEvent::CompensationFailed { .. } => "CompensationFailed",
         };
         name.to_owned()
     }
 
+    /// The version of the event type's last schema change; see `versions.rs`.
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        Self::current_version(&self.event_type()).to_owned()
     }
 }
 
@@ -125,11 +138,11 @@ mod tests {
         );
         let cancelled = OrderEvent::OrderCancelled {
             reason: None,
-            was: OrderStatus::Confirmed,
+            cancelled_from: OrderStatus::Confirmed,
         };
         assert_eq!(
             serde_json::to_value(&cancelled).unwrap(),
-            json!({"OrderCancelled": {"reason": null, "was": "CONFIRMED"}})
+            json!({"OrderCancelled": {"reason": null, "cancelled_from": "CONFIRMED"}})
         );
     }
 
@@ -147,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn every_event_type_is_its_json_tag_at_version_one() {
+    fn every_event_type_is_its_json_tag_at_its_current_version() {
         let events = [
             OrderEvent::OrderPlaced {
                 order_id: Uuid::from_u128(1),
@@ -169,14 +182,22 @@ mod tests {
             OrderEvent::OrderConfirmed { total_cents: 1 },
             OrderEvent::OrderCancelled {
                 reason: Some("changed my mind".into()),
-                was: OrderStatus::Pending,
+                cancelled_from: OrderStatus::Pending,
             },
             OrderEvent::OrderShipped {},
+            OrderEvent::CompensationFailed {
+                step: CompensationStep::VoidPayment,
+                error: "already captured".into(),
+            },
         ];
         for event in events {
             let json = serde_json::to_value(&event).unwrap();
             assert!(json.get(event.event_type()).is_some(), "{json}");
-            assert_eq!(event.event_version(), "1.0");
+            let expected = match event {
+                OrderEvent::OrderCancelled { .. } => "2.0",
+                _ => "1.0",
+            };
+            assert_eq!(event.event_version(), expected);
         }
     }
 }

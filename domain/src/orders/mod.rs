@@ -6,6 +6,7 @@ mod errors;
 mod events;
 mod order;
 mod status;
+mod versions;
 
 #[cfg(test)]
 mod invariant_tests;
@@ -15,5 +16,6 @@ mod order_tests;
 pub use commands::OrderCommand;
 pub use errors::OrderError;
 pub use events::{OrderEvent, PlacedLine};
-pub use order::{Order, OrderedLine};
-pub use status::{OrderRejectionReason, OrderStatus};
+pub use order::{CompensationFailure, Order, OrderedLine};
+pub use status::{CompensationStep, OrderRejectionReason, OrderStatus};
+pub use versions::OrderCancelledV1;

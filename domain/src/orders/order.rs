@@ -5,7 +5,10 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{OrderCommand, OrderError, OrderEvent, OrderRejectionReason, OrderStatus, PlacedLine};
+use super::{
+    CompensationStep, OrderCommand, OrderError, OrderEvent, OrderRejectionReason, OrderStatus,
+    PlacedLine,
+};
 use crate::values::{Money, OrderLines, Sku};
 
 /// One order's lines, prices and status, rebuilt from its events. The aggregate id is
@@ -19,6 +22,17 @@ pub struct Order {
     total: Option<Money>,
     reason: Option<OrderRejectionReason>,
     cancel_reason: Option<String>,
+    #[serde(default)]
+    compensation_failures: Vec<CompensationFailure>,
+}
+
+/// A compensation another service refused for the order, waiting for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompensationFailure {
+    /// The step that could not be applied.
+    pub step: CompensationStep,
+    /// What the refusing service said.
+    pub error: String,
 }
 
 /// One line of an order, with the unit price inventory reserved it at.
@@ -73,6 +87,12 @@ impl Order {
         self.cancel_reason.as_deref()
     }
 
+    /// The compensations other services refused for this order, oldest first; an
+    /// order with any needs an operator.
+    pub fn compensation_failures(&self) -> &[CompensationFailure] {
+        &self.compensation_failures
+    }
+
     /// Whether inventory holds the units of every line.
     pub fn is_stock_reserved(&self) -> bool {
         !self.lines.is_empty() && self.lines.iter().all(|line| line.unit_price.is_some())
@@ -122,6 +142,9 @@ impl Order {
             | OrderCommand::RecordPaymentDeclined { .. } => Ok(vec![]),
             OrderCommand::Cancel { reason } => cancel(status, reason).map(|event| vec![event]),
             OrderCommand::Ship => ship(status).map(|event| vec![event]),
+            OrderCommand::RecordCompensationFailed { step, error } => {
+                Ok(self.record_compensation_failed(step, error))
+            }
         }
     }
 
@@ -189,6 +212,16 @@ impl Order {
         }])
     }
 
+    fn record_compensation_failed(&self, step: CompensationStep, error: String) -> Vec<OrderEvent> {
+        // The refusal is redelivered at least once; the order needs to say it once.
+        let failure = CompensationFailure { step, error };
+        if self.compensation_failures.contains(&failure) {
+            return vec![];
+        }
+        let CompensationFailure { step, error } = failure;
+        vec![OrderEvent::CompensationFailed { step, error }]
+    }
+
     fn line_index(&self, sku: &Sku) -> Option<usize> {
         self.lines.iter().position(|line| line.sku == sku.as_str())
     }
@@ -213,7 +246,7 @@ fn cancel(status: OrderStatus, reason: Option<String>) -> Result<OrderEvent, Ord
     match status {
         OrderStatus::Pending | OrderStatus::Confirmed => Ok(OrderEvent::OrderCancelled {
             reason,
-            was: status,
+            cancelled_from: status,
         }),
         _ => Err(OrderError::CannotCancel { status }),
     }
@@ -298,6 +331,9 @@ impl Aggregate for Order {
                 self.cancel_reason = reason;
             }
             OrderEvent::OrderShipped {} => self.status = Some(OrderStatus::Shipped),
+            OrderEvent::CompensationFailed { step, error } => self
+                .compensation_failures
+                .push(CompensationFailure { step, error }),
         }
     }
 }

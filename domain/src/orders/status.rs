@@ -9,7 +9,7 @@ use crate::inventory::RejectionReason;
 use crate::payments::DeclineReason;
 
 /// Where an order stands in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     /// Placed; waiting for stock and payment.
@@ -52,7 +52,7 @@ impl fmt::Display for OrderStatus {
 }
 
 /// Why an order was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderRejectionReason {
     /// A line asked for more units than were available.
@@ -65,6 +65,17 @@ pub enum OrderRejectionReason {
     UnknownCustomer,
     /// The customer was deactivated.
     CustomerInactive,
+}
+
+/// The compensating step of the saga that could not be applied, which leaves the
+/// order waiting for an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CompensationStep {
+    /// Inventory could not give the order's reserved units back.
+    ReleaseStock,
+    /// Payments could not void the order's payment.
+    VoidPayment,
 }
 
 impl From<RejectionReason> for OrderRejectionReason {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Why credit for an order was refused; the order is rejected with the same reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeclineReason {
     /// The total is more than the customer's available credit.

@@ -22,8 +22,8 @@ pub use list::{ListParams, OrderPage};
 
 /// Every column of an order, its lines gathered as JSON in the order placed.
 const SELECT_ORDERS: &str = "
-    SELECT o.id, o.customer_id, o.status, o.total_cents, o.reason, o.version,
-           o.placed_at, o.updated_at,
+    SELECT o.id, o.customer_id, o.status, o.total_cents, o.reason, o.operator_needed,
+           o.version, o.placed_at, o.updated_at,
            COALESCE((SELECT json_agg(json_build_object(
                                 'sku', l.sku, 'quantity', l.quantity,
                                 'unit_price_cents', l.unit_price_cents)
@@ -84,6 +84,18 @@ pub struct OrderLine {
     pub unit_price_cents: Option<i64>,
 }
 
+/// A compensation another service refused for the order: the order needs an
+/// operator to put it right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OperatorNeeded {
+    /// The step that could not be applied: `RELEASE_STOCK` or `VOID_PAYMENT`.
+    pub step: String,
+    /// What the refusing service said.
+    pub error: String,
+    /// When the order recorded the refusal.
+    pub at: DateTime<Utc>,
+}
+
 /// An order as of its event `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Order {
@@ -100,6 +112,9 @@ pub struct Order {
     /// Why a REJECTED order was rejected: `OUT_OF_STOCK`, `UNKNOWN_PRODUCT`,
     /// `INSUFFICIENT_CREDIT`, `UNKNOWN_CUSTOMER` or `CUSTOMER_INACTIVE`; null otherwise.
     pub reason: Option<String>,
+    /// The latest compensation that could not be applied (stock not released, payment
+    /// not voided), so an operator is needed; null otherwise.
+    pub operator_needed: Option<OperatorNeeded>,
     /// The sequence of the order's last event that the read model reflects.
     pub version: i64,
     /// When the order was placed.
@@ -117,6 +132,7 @@ struct OrderRow {
     lines: JsonColumn<Vec<OrderLine>>,
     total_cents: Option<i64>,
     reason: Option<String>,
+    operator_needed: Option<JsonColumn<OperatorNeeded>>,
     version: i64,
     placed_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -135,6 +151,7 @@ impl TryFrom<OrderRow> for Order {
             lines: row.lines.0,
             total_cents: row.total_cents,
             reason: row.reason,
+            operator_needed: row.operator_needed.map(|column| column.0),
             version: row.version,
             placed_at: row.placed_at,
             updated_at: row.updated_at,

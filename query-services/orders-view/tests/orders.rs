@@ -112,8 +112,8 @@ async fn an_order_is_served_with_its_lines_in_the_order_placed() {
     let expected = json!({"id": id, "customer_id": customer_id, "status": "REJECTED",
         "lines": [{"sku": "TEA-7", "quantity": 1, "unit_price_cents": 450},
                   {"sku": "MUG-1", "quantity": 2, "unit_price_cents": 1000}],
-        "total_cents": 2450, "reason": "INSUFFICIENT_CREDIT", "version": 5,
-        "placed_at": PLACED_AT, "updated_at": UPDATED_AT});
+        "total_cents": 2450, "reason": "INSUFFICIENT_CREDIT", "operator_needed": null,
+        "version": 5, "placed_at": PLACED_AT, "updated_at": UPDATED_AT});
     assert_eq!(body, expected);
 }
 
@@ -128,6 +128,27 @@ async fn an_order_not_yet_reserved_has_null_prices_and_total() {
     assert_eq!(body["total_cents"], Value::Null);
     assert_eq!(body["reason"], Value::Null);
     assert_eq!(body["lines"][0]["unit_price_cents"], Value::Null);
+}
+
+#[tokio::test]
+async fn an_order_whose_compensation_failed_shows_that_an_operator_is_needed() {
+    let db = read_model().await;
+    insert_pending(&db, order_id(1), Uuid::now_v7()).await;
+    sqlx::query(
+        "UPDATE orders SET status = 'CANCELLED', operator_needed = $2::jsonb WHERE id = $1",
+    )
+    .bind(order_id(1))
+    .bind(json!({"step": "VOID_PAYMENT", "error": "already captured", "at": UPDATED_AT}))
+    .execute(&db.pool)
+    .await
+    .expect("update order");
+
+    let (_, _, body) = get(&db, &format!("/api/orders/{}", order_id(1))).await;
+
+    assert_eq!(
+        body["operator_needed"],
+        json!({"step": "VOID_PAYMENT", "error": "already captured", "at": UPDATED_AT})
+    );
 }
 
 #[tokio::test]

@@ -157,3 +157,31 @@ fn committing_a_reservation_that_is_not_held_fails_as_not_found() {
             .then_expect_error(ProductError::ReservationNotFound { order_id: ORDER });
     }
 }
+
+#[test]
+fn releasing_shipped_units_is_refused_by_an_event_once() {
+    let committed = ProductEvent::ReservationCommitted {
+        order_id: ORDER,
+        quantity: 3,
+    };
+    let refused = ProductEvent::ReservationReleaseRefused {
+        order_id: ORDER,
+        quantity: 3,
+        error: "MUG-1: the 3 units held for the order were already shipped".into(),
+    };
+    product()
+        .given(vec![added(10), reserved(ORDER, 3), committed.clone()])
+        .when(ProductCommand::ReleaseReservation { order_id: ORDER })
+        .then_expect_events(vec![refused.clone()]);
+    product()
+        .given(vec![
+            added(10),
+            reserved(ORDER, 3),
+            committed.clone(),
+            refused.clone(),
+        ])
+        .when(ProductCommand::ReleaseReservation { order_id: ORDER })
+        .then_expect_events(vec![]);
+    let product = replay(vec![added(10), reserved(ORDER, 3), committed, refused]);
+    assert_eq!((product.on_hand(), product.reserved()), (7, 0));
+}

@@ -78,10 +78,10 @@ fn rejected(reason: OrderRejectionReason) -> OrderEvent {
     OrderEvent::OrderRejected { reason }
 }
 
-fn cancelled(was: OrderStatus) -> OrderEvent {
+fn cancelled(cancelled_from: OrderStatus) -> OrderEvent {
     OrderEvent::OrderCancelled {
         reason: Some("changed my mind".into()),
-        was,
+        cancelled_from,
     }
 }
 
@@ -142,6 +142,7 @@ fn replay(events: Vec<OrderEvent>) -> Order {
     order
 }
 
+mod compensation;
 mod payment;
 mod placing;
 mod stock;

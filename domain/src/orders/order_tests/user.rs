@@ -27,7 +27,7 @@ fn cancelling_without_a_reason_records_none() {
         .when(OrderCommand::Cancel { reason: None })
         .then_expect_events(vec![OrderEvent::OrderCancelled {
             reason: None,
-            was: OrderStatus::Pending,
+            cancelled_from: OrderStatus::Pending,
         }]);
 }
 

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::payments::DeclineReason;
+use crate::versioning::{SchemaChange, VersionedEvent};
 
 /// Something that happened to a customer's credit, stored as `{"VariantName": {fields}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CreditEvent {
     /// Payments learned of a registered customer.
     CreditAccountOpened {
@@ -78,8 +79,13 @@ impl DomainEvent for CreditEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        Self::current_version(&self.event_type()).to_owned()
     }
+}
+
+/// No credit event has changed its schema yet: every one is at version 1.0.
+impl VersionedEvent for CreditEvent {
+    const SCHEMA_CHANGES: &'static [SchemaChange] = &[];
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::payments::DeclineReason;
+use crate::versioning::{SchemaChange, VersionedEvent};
 
 /// Something that happened to an order's payment, stored as `{"VariantName": {fields}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PaymentEvent {
     /// The customer's credit covers the order's total; the order may be confirmed.
     PaymentAuthorized {
@@ -40,6 +41,14 @@ pub enum PaymentEvent {
         /// The amount charged, in cents.
         amount_cents: i64,
     },
+    /// The order was cancelled, but the payment was already captured, so it cannot
+    /// be voided; the order saga shows that an operator is needed.
+    PaymentVoidRefused {
+        /// The amount that stays charged, in cents.
+        amount_cents: i64,
+        /// Why, fit to show an operator.
+        error: String,
+    },
 }
 
 impl DomainEvent for PaymentEvent {
@@ -49,13 +58,19 @@ impl DomainEvent for PaymentEvent {
             PaymentEvent::PaymentDeclined { .. } => "PaymentDeclined",
             PaymentEvent::PaymentVoided { .. } => "PaymentVoided",
             PaymentEvent::PaymentCaptured { .. } => "PaymentCaptured",
+            PaymentEvent::PaymentVoidRefused { .. } => "PaymentVoidRefused",
         };
         name.to_owned()
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        Self::current_version(&self.event_type()).to_owned()
     }
+}
+
+/// No payment event has changed its schema yet: every one is at version 1.0.
+impl VersionedEvent for PaymentEvent {
+    const SCHEMA_CHANGES: &'static [SchemaChange] = &[];
 }
 
 #[cfg(test)]
@@ -104,6 +119,10 @@ mod tests {
             },
             PaymentEvent::PaymentVoided { amount_cents: 1 },
             PaymentEvent::PaymentCaptured { amount_cents: 1 },
+            PaymentEvent::PaymentVoidRefused {
+                amount_cents: 1,
+                error: "already captured".into(),
+            },
         ];
         for event in events {
             let json = serde_json::to_value(&event).unwrap();

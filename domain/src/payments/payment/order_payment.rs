@@ -18,6 +18,9 @@ pub struct Payment {
     amount: Money,
     status: Option<PaymentStatus>,
     reason: Option<DeclineReason>,
+    /// Whether a void was refused, so the refusal is recorded once.
+    #[serde(default)]
+    void_refused: bool,
 }
 
 /// Where a payment stands.
@@ -104,6 +107,16 @@ impl Payment {
                     amount_cents: self.amount.cents(),
                 }))
             }
+            // A captured payment cannot be voided; the saga must hear that, once.
+            (PaymentCommand::Void, Some(PaymentStatus::Captured)) if !self.void_refused => {
+                Ok(Some(PaymentEvent::PaymentVoidRefused {
+                    amount_cents: self.amount.cents(),
+                    error: format!(
+                        "the payment of {} cents was already captured and cannot be voided",
+                        self.amount.cents()
+                    ),
+                }))
+            }
             (PaymentCommand::Void, Some(_)) => Ok(None),
             (PaymentCommand::Capture, Some(PaymentStatus::Authorized)) => {
                 Ok(Some(PaymentEvent::PaymentCaptured {
@@ -173,6 +186,7 @@ impl Aggregate for Payment {
             }
             PaymentEvent::PaymentVoided { .. } => self.status = Some(PaymentStatus::Voided),
             PaymentEvent::PaymentCaptured { .. } => self.status = Some(PaymentStatus::Captured),
+            PaymentEvent::PaymentVoidRefused { .. } => self.void_refused = true,
         }
     }
 }

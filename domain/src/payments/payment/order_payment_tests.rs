@@ -124,17 +124,34 @@ fn voiding_an_authorized_payment_records_the_amount() {
 }
 
 #[test]
-fn voiding_a_payment_that_is_not_authorized_records_nothing() {
+fn voiding_a_payment_that_is_declined_or_voided_records_nothing() {
     for history in [
         vec![declined(DeclineReason::InsufficientCredit)],
         vec![authorized(), voided()],
-        vec![authorized(), captured()],
     ] {
         payment()
             .given(history)
             .when(PaymentCommand::Void)
             .then_expect_events(vec![]);
     }
+}
+
+#[test]
+fn voiding_a_captured_payment_is_refused_by_an_event_once() {
+    let refused = PaymentEvent::PaymentVoidRefused {
+        amount_cents: AMOUNT,
+        error: format!("the payment of {AMOUNT} cents was already captured and cannot be voided"),
+    };
+    payment()
+        .given(vec![authorized(), captured()])
+        .when(PaymentCommand::Void)
+        .then_expect_events(vec![refused.clone()]);
+    payment()
+        .given(vec![authorized(), captured(), refused.clone()])
+        .when(PaymentCommand::Void)
+        .then_expect_events(vec![]);
+    let payment = replay(vec![authorized(), captured(), refused]);
+    assert_eq!(payment.status(), Some(PaymentStatus::Captured));
 }
 
 #[test]
