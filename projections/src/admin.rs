@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::GetStreamErrorKind, ErrorCode};
 use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use platform::config::CommonArgs;
 use platform::http::{ApiError, Json, Path};
@@ -16,7 +17,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::{Projection, PROJECTIONS};
+use crate::app::{Projection, SourceSpec, PROJECTIONS};
+use crate::rebuild::{self, BeginError, Requests};
 
 /// Whether a projection's consumers are applying events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -24,6 +26,9 @@ use crate::app::{Projection, PROJECTIONS};
 pub enum Status {
     /// Every consumer of the projection runs.
     Live,
+    /// The live version serves and is kept up to date while a new version is
+    /// built beside it.
+    Rebuilding,
     /// A consumer ended on its own: the read model no longer moves.
     Failed,
     /// The worker is shutting down.
@@ -66,6 +71,8 @@ pub struct AdminState {
     pub common: CommonArgs,
     /// The consumers' statuses.
     pub statuses: Statuses,
+    /// Where rebuild requests go.
+    pub requests: Requests,
 }
 
 /// How far one consumer of a projection has read its stream.
@@ -84,13 +91,37 @@ pub struct SourceProgress {
     pub lag: u64,
 }
 
+/// A rebuild in progress: the version it builds and how far it has read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RebuildProgress {
+    /// The version being built; it replaces the live one when it has caught up.
+    pub target_version: i32,
+    /// One entry per stream, for the rebuild's own consumers.
+    pub sources: Vec<SourceProgress>,
+    /// When the rebuild was requested.
+    pub started_at: DateTime<Utc>,
+}
+
+/// A rebuild just started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RebuildStarted {
+    /// The projection's name.
+    pub name: String,
+    /// The live version, which keeps serving until the switch.
+    pub version: i32,
+    /// The version being built.
+    pub target_version: i32,
+    /// When the rebuild was requested.
+    pub started_at: DateTime<Utc>,
+}
+
 /// One projection: its read model's version and state, and its sources.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProjectionInfo {
     /// The projection's name, such as `orders`.
     pub name: String,
-    /// The schema version of its read model.
-    pub version: u32,
+    /// The live version of its read model: 1, then one more after each rebuild.
+    pub version: i32,
     /// Whether its consumers run.
     pub status: Status,
     /// One entry per stream it reads.
@@ -99,6 +130,8 @@ pub struct ProjectionInfo {
     pub rows: i64,
     /// When one of its consumers last committed a batch; null before the first.
     pub updated_at: Option<DateTime<Utc>>,
+    /// The rebuild in progress; null when there is none.
+    pub rebuild: Option<RebuildProgress>,
 }
 
 /// Every projection of the worker.
@@ -113,6 +146,7 @@ pub fn router() -> OpenApiRouter<AdminState> {
     OpenApiRouter::new()
         .routes(routes!(list_projections))
         .routes(routes!(get_projection))
+        .routes(routes!(rebuild_projection))
 }
 
 /// Lists every projection with its status, positions, lag and row count.
@@ -151,33 +185,68 @@ async fn get_projection(
     State(state): State<AdminState>,
     Path(name): Path<String>,
 ) -> Result<Json<ProjectionInfo>, ApiError> {
-    let projection = PROJECTIONS
+    let projection = find(&name)?;
+    Ok(Json(describe(&state, projection).await?))
+}
+
+/// Starts a rebuild: a new version of the read model is built from the start of
+/// its streams while the live one keeps serving, and replaces it atomically once
+/// it has caught up. Follow it with `GET /api/admin/projections/{name}`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/projections/{name}/rebuild",
+    tag = "admin",
+    params(("name" = String, Path, description = "The projection's name, such as `orders`")),
+    responses(
+        (status = 202, description = "The rebuild started", body = RebuildStarted),
+        (status = 404, description = "No projection has this name", body = platform::http::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A rebuild of this projection is running", body = platform::http::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn rebuild_projection(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<RebuildStarted>), ApiError> {
+    let projection = find(&name)?;
+    let started = rebuild::begin(
+        &state.pool,
+        &state.jetstream,
+        &state.common,
+        &state.requests,
+        projection,
+    )
+    .await
+    .map_err(|error| match error {
+        BeginError::AlreadyRunning { .. } => ApiError::conflict(error.to_string()),
+        BeginError::Failed(error) => ApiError::from(error),
+    })?;
+    let body = RebuildStarted {
+        name: projection.name.to_owned(),
+        version: started.target_version - 1,
+        target_version: started.target_version,
+        started_at: started.started_at,
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+fn find(name: &str) -> Result<&'static Projection, ApiError> {
+    PROJECTIONS
         .iter()
         .find(|projection| projection.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("no projection is named {name}")))?;
-    Ok(Json(describe(&state, projection).await?))
+        .ok_or_else(|| ApiError::not_found(format!("no projection is named {name}")))
 }
 
 async fn describe(state: &AdminState, projection: &Projection) -> Result<ProjectionInfo, ApiError> {
     let mut sources = Vec::with_capacity(projection.sources.len());
     for source in projection.sources {
-        let stream = state.common.stream(source.service).name;
-        let position = checkpoint(&state.pool, source.durable_name, &stream).await?;
-        let (last_seq, pending) =
-            stream_progress(&state.jetstream, &stream, source.durable_name).await?;
-        let lag = pending.unwrap_or(last_seq.saturating_sub(position));
-        sources.push(SourceProgress {
-            stream,
-            position,
-            last_seq,
-            lag,
-        });
+        sources.push(progress(state, source, source.durable_name).await?);
     }
+    let table = projection.tables[0];
     // The table name comes from the const list of projections, never from input.
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", projection.table))
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(&state.pool)
         .await
-        .with_context(|| format!("count the rows of {}", projection.table))?;
+        .with_context(|| format!("count the rows of {table}"))?;
     let durables: Vec<&str> = projection.sources.iter().map(|s| s.durable_name).collect();
     let updated_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "SELECT max(updated_at) FROM consumer_checkpoints WHERE consumer = ANY($1)",
@@ -186,13 +255,52 @@ async fn describe(state: &AdminState, projection: &Projection) -> Result<Project
     .fetch_one(&state.pool)
     .await
     .context("read the checkpoints' times")?;
+    let versions = rebuild::versions(&state.pool, projection.name).await?;
+    let mut status = state.statuses.get(projection.name);
+    let rebuild = match versions.rebuild {
+        Some(rebuild) => {
+            if status == Status::Live {
+                status = Status::Rebuilding;
+            }
+            let mut sources = Vec::with_capacity(projection.sources.len());
+            for source in projection.sources {
+                let durable = source.rebuild_durable_name();
+                sources.push(progress(state, source, &durable).await?);
+            }
+            Some(RebuildProgress {
+                target_version: rebuild.target_version,
+                sources,
+                started_at: rebuild.started_at,
+            })
+        }
+        None => None,
+    };
     Ok(ProjectionInfo {
         name: projection.name.to_owned(),
-        version: projection.version,
-        status: state.statuses.get(projection.name),
+        version: versions.version,
+        status,
         sources,
         rows,
         updated_at,
+        rebuild,
+    })
+}
+
+/// How far the consumer `durable_name` of a source has read its stream.
+async fn progress(
+    state: &AdminState,
+    source: &SourceSpec,
+    durable_name: &str,
+) -> Result<SourceProgress, ApiError> {
+    let stream = state.common.stream(source.service).name;
+    let position = checkpoint(&state.pool, durable_name, &stream).await?;
+    let (last_seq, pending) = stream_progress(&state.jetstream, &stream, durable_name).await?;
+    let lag = pending.unwrap_or(last_seq.saturating_sub(position));
+    Ok(SourceProgress {
+        stream,
+        position,
+        last_seq,
+        lag,
     })
 }
 
