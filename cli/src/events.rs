@@ -1,5 +1,6 @@
 //! `shop events` and `shop state`: an aggregate's history and its state after any of
-//! its events, read from a running stack through its gateway.
+//! its events, read from a running stack through its gateway. `shop events tail` and
+//! `shop events trace` live in their own modules.
 
 use std::time::Duration;
 
@@ -46,15 +47,21 @@ impl Kind {
     }
 }
 
-/// Options of `shop events`.
+/// Options of `shop events`: `<kind> <id>` reads one aggregate's stream, while the
+/// words `tail` and `trace` in first place start those commands instead.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct EventsArgs {
+    /// Follow or trace events instead of reading one aggregate's stream.
+    #[command(subcommand)]
+    pub command: Option<EventsCommand>,
     /// Which kind of aggregate.
-    #[arg(value_enum)]
-    pub kind: Kind,
+    #[arg(value_enum, required = true)]
+    pub kind: Option<Kind>,
     /// The aggregate's id: a customer or order id, a product's sku, or for a payment
     /// the id of its order.
-    pub id: String,
+    #[arg(required = true)]
+    pub id: Option<String>,
     /// Print the stream as the gateway answers it (JSON) instead of a timeline.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +71,24 @@ pub struct EventsArgs {
     /// Base URL of the running stack's gateway.
     #[arg(long, env = "SHOP_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+}
+
+/// The commands of `shop events` besides reading one aggregate's stream.
+#[derive(clap::Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Follow every event live from NATS as the services publish it, from now on.
+    ///
+    /// One line per event: when it was recorded, its subject, its correlation id
+    /// and a short payload; `--json` prints each Envelope as one JSON line instead.
+    /// `--service` follows one service's stream only. Ctrl-C stops.
+    Tail(crate::tail::TailArgs),
+    /// Print every event of one request across all services, in causal order
+    /// (GET $SHOP_URL/api/trace/<correlation_id>).
+    ///
+    /// Each event comes after the event that caused it: the saga as a story, with
+    /// what caused each step. `--mermaid` prints a Mermaid sequence diagram for docs
+    /// and issues, `--json` the gateway's answer.
+    Trace(crate::trace::TraceArgs),
 }
 
 /// Options of `shop state`.
@@ -83,15 +108,23 @@ pub struct StateArgs {
     pub url: String,
 }
 
-/// Prints an aggregate's events as a timeline, or as JSON with `--json`.
+/// Prints an aggregate's events as a timeline, or as JSON with `--json`; or runs
+/// `tail` or `trace`.
 pub async fn run_events(args: EventsArgs) -> anyhow::Result<()> {
+    let (kind, id) = match (args.command, args.kind, args.id) {
+        (Some(EventsCommand::Tail(tail)), _, _) => return crate::tail::run(tail).await,
+        (Some(EventsCommand::Trace(trace)), _, _) => return crate::trace::run(trace).await,
+        (None, Some(kind), Some(id)) => (kind, id),
+        // clap requires both when no command is given.
+        (None, _, _) => bail!("name a kind and an id: shop events <kind> <id>"),
+    };
     let query: Vec<(&str, String)> = args
         .from_sequence
         .map(|n| ("from_sequence", n.to_string()))
         .into_iter()
         .collect();
-    let what = format!("{} {}", args.kind.noun(), args.id);
-    let body = fetch(&args.url, args.kind, &args.id, "events", &query, &what).await?;
+    let what = format!("{} {id}", kind.noun());
+    let body = fetch(&args.url, kind, &id, "events", &query, &what).await?;
     if args.json {
         println!("{}", pretty(&body)?);
         return Ok(());
@@ -126,7 +159,8 @@ pub async fn run_state(args: StateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pretty(body: &Value) -> anyhow::Result<String> {
+/// The answer as indented JSON.
+pub fn pretty(body: &Value) -> anyhow::Result<String> {
     serde_json::to_string_pretty(body).context("format the answer as JSON")
 }
 
@@ -144,6 +178,12 @@ async fn fetch(
     if !query.is_empty() {
         url.query_pairs_mut().extend_pairs(query);
     }
+    get_json(base, url, what).await
+}
+
+/// GETs `url` from the stack whose gateway is at `base`; a 404 says there is no
+/// `what`, and an error answer or a stack that does not answer says what to do.
+pub async fn get_json(base: &str, url: Url, what: &str) -> anyhow::Result<Value> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -213,7 +253,7 @@ pub fn timeline(stream: &EventStream) -> Vec<String> {
 
 /// The payload's fields as `name=value`, nested values shortened, cut at
 /// [`SUMMARY_WIDTH`] characters.
-fn summarize(payload: &Value) -> String {
+pub fn summarize(payload: &Value) -> String {
     let summary = match payload {
         Value::Object(fields) => fields
             .iter()
@@ -333,6 +373,60 @@ mod tests {
             url.as_str(),
             "http://127.0.0.1:8080/api/products/A%2FB%20C/state"
         );
+    }
+
+    /// `shop events …` as the real command line parses it.
+    #[derive(clap::Parser, Debug)]
+    struct Shop {
+        #[command(subcommand)]
+        command: ShopCommand,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum ShopCommand {
+        Events(EventsArgs),
+    }
+
+    fn parse(args: &[&str]) -> Result<EventsArgs, clap::Error> {
+        use clap::Parser as _;
+        let ShopCommand::Events(events) =
+            Shop::try_parse_from(["shop", "events"].iter().chain(args))?.command;
+        Ok(events)
+    }
+
+    #[test]
+    fn a_kind_and_an_id_still_read_one_aggregate() {
+        let args = parse(&["orders", "o-1", "--json", "--from-sequence", "2"]).expect("parses");
+        assert!(args.command.is_none());
+        assert_eq!(args.kind, Some(Kind::Orders));
+        assert_eq!(args.id.as_deref(), Some("o-1"));
+        assert!(args.json);
+        assert_eq!(args.from_sequence, Some(2));
+    }
+
+    #[test]
+    fn tail_and_trace_are_commands_of_their_own() {
+        let args = parse(&["tail", "--service", "inventory", "--json"]).expect("parses");
+        let Some(EventsCommand::Tail(tail)) = args.command else {
+            panic!("not tail: {args:?}");
+        };
+        assert_eq!(tail.service, Some(crate::tail::Service::Inventory));
+        assert!(tail.json);
+
+        let args = parse(&["trace", "req-7", "--mermaid"]).expect("parses");
+        let Some(EventsCommand::Trace(trace)) = args.command else {
+            panic!("not trace: {args:?}");
+        };
+        assert_eq!(trace.correlation_id, "req-7");
+        assert!(trace.mermaid && !trace.json);
+    }
+
+    #[test]
+    fn a_kind_without_an_id_or_an_unknown_kind_is_refused() {
+        assert!(parse(&["orders"]).is_err());
+        assert!(parse(&["shipments", "s-1"]).is_err());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["trace", "req-7", "--json", "--mermaid"]).is_err());
     }
 
     #[tokio::test]

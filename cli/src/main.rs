@@ -1,7 +1,10 @@
 //! `shop`: runs the whole Shop system on one machine and talks to a running one.
 
+mod bench;
 mod binaries;
+mod dead_letters;
 mod demo;
+mod diff;
 mod events;
 mod infra;
 mod logs;
@@ -9,10 +12,13 @@ mod processes;
 mod projections;
 mod provision;
 mod readiness;
+mod relay;
 mod services;
 mod signals;
 mod status;
 mod summary;
+mod tail;
+mod trace;
 mod up;
 
 use std::process::ExitCode;
@@ -63,6 +69,10 @@ enum Command {
     /// type, a short summary of its payload and the correlation id of the request
     /// that caused it. `--json` prints the stream as the gateway answers it, and
     /// `--from-sequence N` starts at event N. A payment's id is its order's id.
+    ///
+    /// `shop events tail` follows every event live from NATS, and
+    /// `shop events trace <correlation_id>` tells the story of one request across
+    /// all services (`--mermaid` draws it).
     Events(events::EventsArgs),
 
     /// Print an aggregate's state as pretty JSON (GET $SHOP_URL/api/<kind>/<id>/state).
@@ -74,6 +84,29 @@ enum Command {
 
     /// Show every projection of a running stack: version, status, position, lag, rows.
     Projections(projections::ProjectionsArgs),
+
+    /// Republish a command service's whole event log into its stream.
+    ///
+    /// `shop relay republish <service>` refills a lost, purged or partial stream with
+    /// a progress bar; running it twice leaves exactly one message per event.
+    Relay(relay::RelayArgs),
+
+    /// Show the events that consumers parked after their last attempt, with the error.
+    ///
+    /// One line per dead letter of every service (GET $SHOP_URL/api/admin/dead-letters):
+    /// its service, id, consumer, event, aggregate, attempts, when it was parked and
+    /// the start of its error. `shop dead-letters retry <service> <id>` applies one
+    /// again once its cause is fixed.
+    DeadLetters(dead_letters::DeadLettersArgs),
+
+    /// Benchmark a running stack against its physical limits and write the report.
+    ///
+    /// Measures restock throughput (direct and through the gateway) next to a
+    /// Postgres ceiling measured in the same run, freshness, saga latency, rebuild
+    /// and query throughput, and each service's memory; writes report.json and
+    /// report.md to target/bench, and after a full run docs/benchmarks.md.
+    /// `--start-stack` also starts the stack and times its start-up.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[tokio::main]
@@ -86,6 +119,9 @@ async fn main() -> ExitCode {
         Command::Events(args) => events::run_events(args).await.map(|()| ExitCode::SUCCESS),
         Command::State(args) => events::run_state(args).await.map(|()| ExitCode::SUCCESS),
         Command::Projections(args) => projections::run(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::Relay(args) => relay::run(args).await,
+        Command::Bench(args) => bench::run(*args).await,
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");

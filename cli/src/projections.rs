@@ -1,5 +1,8 @@
 //! `shop projections`: the read models of a running stack, with their status,
-//! positions, lag and rows, asked through its gateway.
+//! positions, lag and rows, asked through its gateway; `shop projections rebuild`
+//! rebuilds one.
+
+mod rebuild;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,12 +14,41 @@ use serde::Deserialize;
 #[derive(clap::Args, Debug)]
 pub struct ProjectionsArgs {
     /// Base URL of the running stack's gateway.
-    #[arg(long, env = "SHOP_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "SHOP_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub url: String,
 
     /// Print the gateway's JSON answer as it is.
     #[arg(long)]
     pub json: bool,
+
+    #[command(subcommand)]
+    pub action: Option<ProjectionsAction>,
+}
+
+/// What `shop projections` does besides listing.
+#[derive(clap::Subcommand, Debug)]
+pub enum ProjectionsAction {
+    /// Rebuild a read model from the start of its streams with no downtime.
+    ///
+    /// A new version is built beside the live one, which keeps answering queries,
+    /// and replaces it atomically once it has caught up. A progress bar follows it
+    /// until the new version is live; a rebuild already running is followed
+    /// instead. A worker that crashes mid-rebuild resumes it when it starts again.
+    Rebuild(rebuild::RebuildArgs),
+
+    /// Replay a read model's events into a scratch database and diff it with the live one.
+    ///
+    /// Reads the projection's streams from NATS (DeliverAll, in STREAM_NAMESPACE)
+    /// up to what the live read model has applied, applies them with the current
+    /// projection code to a database created (and dropped) on the DATABASE_URL
+    /// server, and prints every row added, removed or changed, by primary key.
+    /// Exits 0 when the two are identical and 1 when they differ.
+    Diff(crate::diff::DiffArgs),
 }
 
 /// The answer of `GET /api/admin/projections`.
@@ -45,6 +77,13 @@ struct Source {
 
 /// Asks the gateway for every projection and prints them as a table, or as JSON.
 pub async fn run(args: ProjectionsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ProjectionsAction::Diff(diff)) = args.action {
+        return crate::diff::run(diff).await;
+    }
+    if let Some(ProjectionsAction::Rebuild(rebuild)) = args.action {
+        rebuild::run(&args.url, rebuild).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))

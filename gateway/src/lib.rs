@@ -4,8 +4,11 @@
 
 mod app;
 mod config;
+mod dead_letters;
 mod openapi;
+mod relay;
 mod routes;
+mod trace;
 
 pub use app::build;
 pub use config::Config;

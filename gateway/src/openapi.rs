@@ -4,6 +4,7 @@
 use axum::extract::State;
 use platform::http::{ApiError, Json};
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+use utoipa::OpenApi as _;
 
 use crate::Upstreams;
 
@@ -22,10 +23,16 @@ pub async fn merged(State(upstreams): State<Upstreams>) -> Result<Json<OpenApi>,
                 .build(),
         )
         .build();
+    merged.merge(crate::trace::TraceDoc::openapi());
+    merged.merge(crate::relay::RelayDoc::openapi());
+    merged.merge(crate::dead_letters::DeadLettersDoc::openapi());
     let client = reqwest::Client::new();
     for base in upstreams.documented() {
         match fetch(&client, base).await {
-            Ok(document) => merged.merge(document),
+            Ok(mut document) => {
+                crate::dead_letters::remove_service_routes(&mut document);
+                merged.merge(document)
+            }
             Err(error) => {
                 tracing::warn!(%base, error = format!("{error:#}"), "OpenAPI document left out")
             }

@@ -3,13 +3,13 @@
 
 use axum::body::Body;
 use axum::http::{header, Response};
-use axum::routing::{get, get_service, post_service, put_service};
+use axum::routing::{get, get_service, post, post_service, put_service};
 use axum::Router;
 use axum_reverse_proxy::ReverseProxy;
 use platform::http::{self, ApiError};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::openapi;
+use crate::{dead_letters, openapi, relay, trace};
 
 /// Base URLs of the services behind the gateway.
 #[derive(Debug, Clone)]
@@ -106,12 +106,29 @@ pub fn router(upstreams: Upstreams) -> Router {
         )
         .route("/api/payments/{order_id}/state", get_service(payments))
         .route("/api/admin/projections", get_service(projections.clone()))
-        .route("/api/admin/projections/{name}", get_service(projections))
+        .route(
+            "/api/admin/projections/{name}",
+            get_service(projections.clone()),
+        )
+        .route(
+            "/api/admin/projections/{name}/rebuild",
+            post_service(projections),
+        )
         .layer(axum::middleware::map_response(upstream_failure_as_problem));
     let docs =
         SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
     http::with_common_layers(
         api.route("/api/openapi.json", get(openapi::merged))
+            .route("/api/trace/{correlation_id}", get(trace::trace))
+            .route(
+                "/api/admin/relay/{service}/republish",
+                post(relay::republish).get(relay::progress),
+            )
+            .route("/api/admin/dead-letters", get(dead_letters::list))
+            .route(
+                "/api/admin/dead-letters/{service}/{id}/retry",
+                post(dead_letters::retry),
+            )
             .with_state(upstreams)
             .merge(docs)
             .fallback(|| async { ApiError::not_found("no such route") }),

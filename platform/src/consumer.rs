@@ -26,6 +26,10 @@ use tracing::Instrument;
 use crate::nats::{self, StreamSpec};
 use crate::Envelope;
 
+mod retry;
+
+pub(crate) use retry::is_infrastructure;
+
 /// A read model fed by a [`Consumer`].
 #[async_trait]
 pub trait Handler: Send + Sync {
@@ -33,7 +37,9 @@ pub trait Handler: Send + Sync {
     fn name(&self) -> &str;
 
     /// Applies one event inside the batch's transaction. An error rolls back the
-    /// whole batch, which is then retried.
+    /// event, which is retried with backoff; after `max_attempts` it is parked as
+    /// a dead letter (see [`crate::dead_letters`]). An error caused by a lost
+    /// database connection is retried forever instead.
     async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()>;
 }
 
@@ -59,6 +65,15 @@ pub struct ConsumerConfig {
     /// it off for a filter that picks some event types only. An event missing
     /// from the stream for good stalls the consumer, with a warning per attempt.
     pub expect_every_event: bool,
+    /// How many times a handler may fail on one event before the event is parked
+    /// as a dead letter. Failures of PostgreSQL itself never count.
+    pub max_attempts: u32,
+    /// The first pause between attempts; it doubles after each one (up to 30 s).
+    pub retry_backoff: Duration,
+    /// A `search_path` set for each batch's transaction, such as
+    /// `rebuild_orders, public`: the handler's unqualified tables then resolve to
+    /// another schema, while the checkpoint tables stay in `public`.
+    pub search_path: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -73,6 +88,11 @@ impl ConsumerConfig {
             fetch_expiry: Duration::from_secs(5),
             ack_wait: Duration::from_secs(10),
             expect_every_event: true,
+            // 8 attempts pause 12.7 s in all, well past the 3 s that payments waits,
+            // by failing and being retried, for a customer it has not heard of yet.
+            max_attempts: 8,
+            retry_backoff: Duration::from_millis(100),
+            search_path: None,
         }
     }
 }
@@ -218,6 +238,28 @@ impl Consumer {
             .with_context(|| format!("recreate consumer {name}"))
     }
 
+    /// Recreates the durable consumer (and the stream, when missing) so that it
+    /// delivers from `start_sequence` on. For a consumer that is not running, such
+    /// as a read model's after a rebuild took its place.
+    pub async fn reposition(&self, start_sequence: u64) -> anyhow::Result<()> {
+        let name = &self.config.durable_name;
+        let stream = nats::ensure_stream(&self.jetstream, &self.config.stream).await?;
+        if let Err(error) = stream.delete_consumer(name).await {
+            use async_nats::jetstream::stream::ConsumerErrorKind;
+            let missing = matches!(error.kind(), ConsumerErrorKind::JetStream(e)
+                if e.error_code() == async_nats::jetstream::ErrorCode::CONSUMER_NOT_FOUND);
+            if !missing {
+                return Err(error).with_context(|| format!("delete consumer {name}"));
+            }
+        }
+        let policy = DeliverPolicy::ByStartSequence { start_sequence };
+        stream
+            .create_consumer(self.pull_config(policy))
+            .await
+            .with_context(|| format!("create consumer {name} at {start_sequence}"))?;
+        Ok(())
+    }
+
     fn pull_config(&self, deliver_policy: DeliverPolicy) -> pull::Config {
         pull::Config {
             durable_name: Some(self.config.durable_name.clone()),
@@ -252,126 +294,22 @@ impl Consumer {
     }
 
     /// Applies the batch until it commits. A gap ends the attempts at once: the
-    /// missing event has to be fetched first.
+    /// missing event has to be fetched first. An event the handler keeps failing
+    /// on is retried apart from the rest and finally parked (see [`retry`]).
     async fn commit_with_retry(&self, batch: &[Delivery], shutdown: &CancellationToken) -> Commit {
-        let mut backoff = Backoff::new();
-        loop {
-            match self.apply_batch(batch).await {
-                Ok(applied) => {
-                    tracing::debug!(received = batch.len(), applied, "batch committed");
-                    return Commit::Done;
-                }
-                Err(error) if error.is::<SequenceGap>() => {
-                    tracing::warn!(error = format!("{error:#}"), "sequence gap, rewinding");
-                    return Commit::Gap;
-                }
-                Err(error) => tracing::error!(
-                    error = format!("{error:#}"),
-                    retry_in_ms = backoff.0.as_millis() as u64,
-                    "batch rolled back",
-                ),
-            }
-            if !backoff.wait(shutdown).await {
-                return Commit::Cancelled;
-            }
-        }
+        retry::commit(self, batch, shutdown).await
     }
 
     /// Applies every new event of the batch and the checkpoint in one transaction.
     /// Returns how many events were new.
     async fn apply_batch(&self, batch: &[Delivery]) -> anyhow::Result<u64> {
-        let mut tx = self.pool.begin().await.context("begin batch transaction")?;
-        let mut applied = 0;
-        for Delivery { envelope, .. } in batch {
-            let span = tracing::info_span!(
-                "event",
-                event_id = %envelope.event_id,
-                correlation_id = envelope.correlation_id().unwrap_or(""),
-            );
-            let is_new = self
-                .apply_once(&mut tx, envelope)
-                .instrument(span)
-                .await
-                .with_context(|| format!("apply event {}", envelope.event_id))?;
-            applied += u64::from(is_new);
-        }
-        let last = batch.iter().map(|d| d.stream_sequence).max().unwrap_or(0);
-        self.save_checkpoint(&mut tx, last, applied).await?;
-        tx.commit().await.context("commit batch")?;
-        Ok(applied)
-    }
-
-    /// Applies the event and records its sequence for its aggregate, unless that
-    /// sequence or a later one is already recorded. Returns whether it was applied.
-    async fn apply_once(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<bool> {
-        let key = (
-            &self.config.durable_name,
-            &envelope.aggregate_type,
-            &envelope.aggregate_id,
-        );
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT last_sequence FROM consumer_offsets
-              WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3 FOR UPDATE",
-        )
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("read the aggregate offset")?;
-        let last = last.unwrap_or(0);
-        if envelope.sequence <= last {
-            return Ok(false);
-        }
-        if self.config.expect_every_event && envelope.sequence > last + 1 {
-            let aggregate = format!("{}:{}", key.1, key.2);
-            let sequence = envelope.sequence;
-            return Err(SequenceGap {
-                aggregate,
-                last,
-                sequence,
-            }
-            .into());
-        }
-        self.handler.apply(tx, envelope).await?;
-        sqlx::query(
-            "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (consumer, aggregate_type, aggregate_id)
-             DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
-        )
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
-        .bind(envelope.sequence)
-        .execute(tx)
-        .await
-        .context("record the aggregate offset")?;
-        Ok(true)
-    }
-
-    async fn save_checkpoint(
-        &self,
-        tx: &mut PgConnection,
-        stream_seq: u64,
-        applied: u64,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO consumer_checkpoints (consumer, stream, stream_seq, applied, updated_at)
-             VALUES ($1, $2, $3, $4, now())
-             ON CONFLICT (consumer, stream) DO UPDATE
-                SET stream_seq = GREATEST(consumer_checkpoints.stream_seq, EXCLUDED.stream_seq),
-                    applied = consumer_checkpoints.applied + EXCLUDED.applied,
-                    updated_at = now()",
-        )
-        .bind(&self.config.durable_name)
-        .bind(&self.config.stream.name)
-        .bind(i64::try_from(stream_seq).context("stream sequence out of range")?)
-        .bind(i64::try_from(applied).context("applied count out of range")?)
-        .execute(tx)
-        .await
-        .context("save the checkpoint")?;
-        Ok(())
+        // Collected rather than mapped lazily: a closure over borrowed deliveries
+        // held across the await makes `run`'s future not `Send`.
+        let events: Vec<(&Envelope, u64)> = batch
+            .iter()
+            .map(|delivery| (&delivery.envelope, delivery.stream_sequence))
+            .collect();
+        apply_batch(&self.pool, &*self.handler, &self.config, events).await
     }
 
     /// Acks a committed batch. A lost ack only means a redelivery, which the
@@ -388,6 +326,125 @@ impl Consumer {
             tracing::warn!(%error, "flushing acks failed");
         }
     }
+}
+
+/// Applies a batch of events and the checkpoint of `config`'s consumer in one
+/// transaction, as a [`Consumer`] applies what it fetched: an event whose sequence
+/// its aggregate's offset already covers is skipped, so a redelivery changes
+/// nothing. Each event comes with its stream sequence. Replaying recorded
+/// streams without NATS goes through here too. Returns how many events were new.
+pub async fn apply_batch<'a>(
+    pool: &PgPool,
+    handler: &dyn Handler,
+    config: &ConsumerConfig,
+    batch: impl IntoIterator<Item = (&'a Envelope, u64)>,
+) -> anyhow::Result<u64> {
+    let mut tx = pool.begin().await.context("begin batch transaction")?;
+    if let Some(search_path) = &config.search_path {
+        sqlx::query("SELECT set_config('search_path', $1, true)")
+            .bind(search_path)
+            .execute(&mut *tx)
+            .await
+            .context("set the batch's search_path")?;
+    }
+    let (mut applied, mut last) = (0, 0);
+    for (envelope, stream_sequence) in batch {
+        let span = tracing::info_span!(
+            "event",
+            event_id = %envelope.event_id,
+            correlation_id = envelope.correlation_id().unwrap_or(""),
+        );
+        let is_new = apply_once(handler, config, &mut tx, envelope)
+            .instrument(span)
+            .await
+            .with_context(|| format!("apply event {}", envelope.event_id))?;
+        applied += u64::from(is_new);
+        last = last.max(stream_sequence);
+    }
+    save_checkpoint(config, &mut tx, last, applied).await?;
+    tx.commit().await.context("commit batch")?;
+    Ok(applied)
+}
+
+/// Applies the event and records its sequence for its aggregate, unless that
+/// sequence or a later one is already recorded. Returns whether it was applied.
+async fn apply_once(
+    handler: &dyn Handler,
+    config: &ConsumerConfig,
+    tx: &mut PgConnection,
+    envelope: &Envelope,
+) -> anyhow::Result<bool> {
+    let key = (
+        &config.durable_name,
+        &envelope.aggregate_type,
+        &envelope.aggregate_id,
+    );
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT last_sequence FROM consumer_offsets
+          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3 FOR UPDATE",
+    )
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("read the aggregate offset")?;
+    let last = last.unwrap_or(0);
+    if envelope.sequence <= last {
+        return Ok(false);
+    }
+    if config.expect_every_event && envelope.sequence > last + 1 {
+        let aggregate = format!("{}:{}", key.1, key.2);
+        let sequence = envelope.sequence;
+        return Err(SequenceGap {
+            aggregate,
+            last,
+            sequence,
+        }
+        .into());
+    }
+    handler
+        .apply(tx, envelope)
+        .await
+        .map_err(|error| retry::HandlerFailed::new(error, envelope))?;
+    sqlx::query(
+        "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (consumer, aggregate_type, aggregate_id)
+         DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+    )
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .bind(envelope.sequence)
+    .execute(tx)
+    .await
+    .context("record the aggregate offset")?;
+    Ok(true)
+}
+
+async fn save_checkpoint(
+    config: &ConsumerConfig,
+    tx: &mut PgConnection,
+    stream_seq: u64,
+    applied: u64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO consumer_checkpoints (consumer, stream, stream_seq, applied, updated_at)
+         VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (consumer, stream) DO UPDATE
+            SET stream_seq = GREATEST(consumer_checkpoints.stream_seq, EXCLUDED.stream_seq),
+                applied = consumer_checkpoints.applied + EXCLUDED.applied,
+                updated_at = now()",
+    )
+    .bind(&config.durable_name)
+    .bind(&config.stream.name)
+    .bind(i64::try_from(stream_seq).context("stream sequence out of range")?)
+    .bind(i64::try_from(applied).context("applied count out of range")?)
+    .execute(tx)
+    .await
+    .context("save the checkpoint")?;
+    Ok(())
 }
 
 /// Keeps the messages that carry an Envelope and terminates the others, which no
@@ -426,7 +483,12 @@ struct Backoff(Duration);
 
 impl Backoff {
     fn new() -> Self {
-        Self(Duration::from_millis(100))
+        Self::starting_at(Duration::from_millis(100))
+    }
+
+    /// Backoff whose first pause is `first`.
+    fn starting_at(first: Duration) -> Self {
+        Self(first)
     }
 
     /// Sleeps for the current delay and doubles it; `false` when cancelled first.

@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::{PersistedEventRepository as _, PersistedEventStore, SerializedEvent};
+use cqrs_es::persist::{
+    EventUpcaster, PersistedEventRepository as _, PersistedEventStore, SerializedEvent,
+};
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore as _};
+use domain::versioning::{self, VersionedEvent};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
@@ -69,13 +72,16 @@ impl<A> AggregateStore<A>
 where
     A: Aggregate,
     A::Command: Clone,
+    A::Event: VersionedEvent,
 {
-    /// A store for `A` in the database behind `pool`, owned by `service`.
+    /// A store for `A` in the database behind `pool`, owned by `service`. It loads
+    /// events of older versions through the event enum's upcasters.
     pub fn new(service: &'static str, pool: PgPool, services: A::Services) -> Self {
         let repository = PostgresEventRepository::new(pool.clone());
         Self {
             service,
-            store: PersistedEventStore::new_event_store(repository),
+            store: PersistedEventStore::new_event_store(repository)
+                .with_upcasters(A::Event::upcasters()),
             pool,
             services,
         }
@@ -192,7 +198,7 @@ where
             .get_events::<A>(aggregate_id)
             .await
             .context("read aggregate events")?;
-        replay(events, version)
+        replay(&A::Event::upcasters(), events, version)
     }
 
     /// The answer of the state endpoint: [`Self::state_at`] with the aggregate
@@ -251,10 +257,11 @@ where
     }
 }
 
-/// Folds stored events, in sequence order, into the aggregate up to `version` (all of
-/// them when `None`). `None` when there are no events or `version` lies outside
-/// 1..=last sequence.
+/// Folds stored events, in sequence order and lifted to their current versions, into
+/// the aggregate up to `version` (all of them when `None`). `None` when there are no
+/// events or `version` lies outside 1..=last sequence.
 fn replay<A: Aggregate>(
+    upcasters: &[Box<dyn EventUpcaster>],
     events: Vec<SerializedEvent>,
     version: Option<i64>,
 ) -> anyhow::Result<Option<(A, i64)>> {
@@ -270,7 +277,7 @@ fn replay<A: Aggregate>(
         .take_while(|event| event.sequence as i64 <= target)
     {
         let sequence = serialized.sequence;
-        let event = EventEnvelope::<A>::try_from(serialized)
+        let event = EventEnvelope::<A>::try_from(versioning::upcast(serialized, upcasters))
             .with_context(|| format!("decode event {sequence} of a {}", A::TYPE))?;
         aggregate.apply(event.payload);
     }
@@ -292,6 +299,11 @@ fn store_error<E: std::error::Error>(error: AggregateError<E>) -> CommandError<E
     match error {
         AggregateError::UserError(e) => CommandError::Rejected(e),
         AggregateError::AggregateConflict => CommandError::Conflict,
+        // The boxed causes are kept whole, so that a consumer can tell a lost
+        // connection (retried forever) from a fault of the handler (parked).
+        AggregateError::DatabaseConnectionError(cause) | AggregateError::UnexpectedError(cause) => {
+            CommandError::Store(anyhow::Error::from_boxed(cause))
+        }
         other => CommandError::Store(anyhow::anyhow!(other.to_string())),
     }
 }
@@ -450,7 +462,7 @@ mod tests {
     }
 
     fn total_at(amounts: &[i64], version: Option<i64>) -> Option<(i64, i64)> {
-        replay::<Tally>(stored(amounts), version)
+        replay::<Tally>(&[], stored(amounts), version)
             .expect("replay")
             .map(|(tally, version)| (tally.total, version))
     }
@@ -464,6 +476,25 @@ mod tests {
     #[test]
     fn replaying_without_a_version_gives_the_current_state() {
         assert_eq!(total_at(&[1, 10, 100], None), Some((111, 3)));
+    }
+
+    #[test]
+    fn replaying_lifts_older_versions_through_the_upcasters() {
+        // Version 0.9 of `Added` called its field `value`.
+        let rename = |payload: serde_json::Value| {
+            let value = payload["Added"]["value"].clone();
+            serde_json::json!({"Added": {"amount": value}})
+        };
+        let upcasters: Vec<Box<dyn EventUpcaster>> = vec![Box::new(
+            cqrs_es::persist::SemanticVersionEventUpcaster::new("Added", "1.0", Box::new(rename)),
+        )];
+        let mut events = stored(&[1, 10]);
+        events[0].event_version = "0.9".to_owned();
+        events[0].payload = serde_json::json!({"Added": {"value": 5}});
+        let (tally, version) = replay::<Tally>(&upcasters, events, None)
+            .expect("replay")
+            .expect("a state");
+        assert_eq!((tally.total, version), (15, 2));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod dead_letters;
 pub mod devstack;
 pub mod envelope;
 pub mod event_store;
@@ -15,5 +16,6 @@ pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
+pub mod trace;
 
 pub use envelope::{AggregateState, Envelope, EventStream, StateQuery};

@@ -141,6 +141,12 @@ impl CommandInfra {
         }
     }
 
+    /// `POST|GET /api/admin/relay/republish`: republish the service's whole log into
+    /// its stream, and follow the progress.
+    pub fn relay_admin(&self) -> axum::Router {
+        crate::relay::admin_router(self.pool.clone(), self.stream.name.clone())
+    }
+
     /// The relay from this service's event store to its stream.
     pub fn relay(&self, service: &'static str) -> crate::relay::Relay {
         crate::relay::Relay::new(

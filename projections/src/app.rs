@@ -9,15 +9,18 @@ use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use platform::config::CommonArgs;
-use platform::consumer::{Consumer, ConsumerConfig, Handler};
+use platform::consumer::{ConsumerConfig, Handler};
 use platform::db::{self, READ_MODEL_DB, READ_MODEL_MIGRATIONS};
-use platform::http::{health_router, with_common_layers, Readiness};
+use platform::dead_letters::DeadLetters;
+use platform::http::{dead_letters_router, health_router, with_common_layers, Readiness};
 use platform::service::Service;
 use sqlx::PgPool;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::admin::{self, AdminState, Status, Statuses};
+use crate::admin::{self, AdminState, Statuses};
+use crate::rebuild::{self, Requests};
+use crate::supervisor::Supervisor;
 
 use crate::customers::{self, CustomersProjection};
 use crate::notifications::{self, NotificationsProjection};
@@ -62,19 +65,34 @@ pub struct SourceSpec {
     pub aggregate_type: &'static str,
 }
 
-/// One read model of the worker: its name, schema version, main table, the
-/// consumers that feed it, and its handler.
+/// One read model of the worker: its name, its tables, the consumers that feed
+/// it, and its handler.
 pub struct Projection {
     /// The name the admin API and the CLI show, such as `orders`.
     pub name: &'static str,
-    /// The schema version of the read model.
-    pub version: u32,
-    /// The table whose rows the admin API counts.
-    pub table: &'static str,
+    /// Every table the handler writes, the main one first (the admin API counts its
+    /// rows). A rebuild builds and swaps exactly these.
+    pub tables: &'static [&'static str],
     /// One consumer per stream the read model is fed from.
     pub sources: &'static [SourceSpec],
     /// Makes the handler that every consumer of the projection shares.
     pub handler: fn() -> Arc<dyn Handler>,
+}
+
+impl SourceSpec {
+    /// The durable name of this source's consumer while its projection is rebuilt,
+    /// such as `orders-rebuild`.
+    pub fn rebuild_durable_name(&self) -> String {
+        format!("{}-rebuild", self.durable_name)
+    }
+
+    /// The configuration of a consumer of this source under `durable_name`, in the
+    /// configured stream namespace.
+    pub fn consumer_config(&self, durable_name: &str, common: &CommonArgs) -> ConsumerConfig {
+        let stream = common.stream(self.service);
+        let filter_subject = format!("{}.{}.>", stream.subject_prefix, self.aggregate_type);
+        ConsumerConfig::new(durable_name, stream, filter_subject)
+    }
 }
 
 const fn source(
@@ -96,22 +114,19 @@ const fn source(
 pub const PROJECTIONS: &[Projection] = &[
     Projection {
         name: "products",
-        version: 1,
-        table: "products",
+        tables: &["products"],
         sources: &[source(products::DURABLE_NAME, "inventory", "Product")],
         handler: || Arc::new(ProductsProjection),
     },
     Projection {
         name: "orders",
-        version: 1,
-        table: "orders",
+        tables: &["orders", "order_lines"],
         sources: &[source(orders::DURABLE_NAME, "orders", "Order")],
         handler: || Arc::new(OrdersProjection),
     },
     Projection {
         name: "customers",
-        version: 1,
-        table: "customers",
+        tables: &["customers", "customer_links"],
         sources: &[
             source(customers::FROM_CUSTOMERS, "customers", "Customer"),
             source(customers::FROM_ORDERS, "orders", "Order"),
@@ -121,15 +136,13 @@ pub const PROJECTIONS: &[Projection] = &[
     },
     Projection {
         name: "payments",
-        version: 1,
-        table: "payments",
+        tables: &["payments"],
         sources: &[source(payments::DURABLE_NAME, "payments", "Payment")],
         handler: || Arc::new(PaymentsProjection),
     },
     Projection {
         name: "notifications",
-        version: 1,
-        table: "notifications",
+        tables: &["notifications", "notification_orders"],
         sources: &[
             source(notifications::FROM_CUSTOMERS, "customers", "Customer"),
             source(notifications::FROM_ORDERS, "orders", "Order"),
@@ -171,25 +184,11 @@ pub fn sources() -> Vec<Source> {
         .collect()
 }
 
-impl Source {
-    /// The consumer of this source in the configured stream namespace.
-    fn consumer(
-        self,
-        jetstream: &jetstream::Context,
-        pool: &PgPool,
-        common: &CommonArgs,
-    ) -> Consumer {
-        let stream = common.stream(self.service);
-        let filter_subject = format!("{}.{}.>", stream.subject_prefix, self.aggregate_type);
-        let config = ConsumerConfig::new(self.durable_name, stream, filter_subject);
-        Consumer::new(jetstream.clone(), pool.clone(), self.handler, config)
-    }
-}
-
 /// Connects to PostgreSQL (creating and migrating the read-model database) and
-/// NATS, and binds the admin and health endpoints: a worker ready to run its
-/// consumers. If a consumer dies, the whole worker stops rather than serve a read
-/// model that no longer moves.
+/// NATS, and binds the admin and health endpoints: a worker ready to run one
+/// [`Supervisor`] per projection, which runs its consumers and its rebuilds. If a
+/// consumer dies, the whole worker stops rather than serve a read model that no
+/// longer moves.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
     let pool = connect_database(&config).await?;
     db::migrate(&pool, &READ_MODEL_MIGRATIONS).await?;
@@ -200,29 +199,28 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         databases: vec![pool.clone()],
         nats: Some(nats),
     };
+    rebuild::register(&pool).await?;
     let statuses = Statuses::default();
+    let requests = Requests::default();
     let admin = AdminState {
         pool: pool.clone(),
         jetstream: jetstream.clone(),
         common: config.common.clone(),
         statuses: statuses.clone(),
+        requests: requests.clone(),
     };
     let mut service =
         Service::bind("projection-worker", config.addr, router(admin, readiness)).await?;
-    for source in sources() {
-        let (name, projection) = (source.durable_name, source.projection);
-        let consumer = source.consumer(&jetstream, &pool, &config.common);
-        let statuses = statuses.clone();
-        service = service.with_task(name, move |shutdown| async move {
-            consumer.run(shutdown.clone()).await;
-            let status = if shutdown.is_cancelled() {
-                Status::Stopped
-            } else {
-                Status::Failed
-            };
-            statuses.set(projection, status);
-            Ok(())
-        });
+    for projection in PROJECTIONS {
+        let supervisor = Supervisor {
+            projection,
+            pool: pool.clone(),
+            jetstream: jetstream.clone(),
+            common: config.common.clone(),
+            statuses: statuses.clone(),
+            wakeup: requests.wakeup(projection.name),
+        };
+        service = service.with_task(projection.name, move |shutdown| supervisor.run(shutdown));
     }
     Ok(service)
 }
@@ -242,6 +240,7 @@ struct ApiDoc;
 pub fn router(state: AdminState, readiness: Readiness) -> Router {
     let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(admin::router())
+        .merge(dead_letters_router(dead_letters(&state.pool)))
         .split_for_parts();
     let openapi = axum::Json(openapi);
     let router = routes
@@ -252,6 +251,16 @@ pub fn router(state: AdminState, readiness: Readiness) -> Router {
         )
         .merge(health_router(readiness));
     with_common_layers(router)
+}
+
+/// The worker's dead letters, each retried through the handler of the live
+/// consumer that parked it.
+fn dead_letters(pool: &PgPool) -> DeadLetters {
+    sources()
+        .into_iter()
+        .fold(DeadLetters::new(pool.clone()), |letters, source| {
+            letters.with_handler(source.durable_name, source.handler)
+        })
 }
 
 /// Opens the read-model database, creating it when missing. With an override URL,

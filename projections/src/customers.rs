@@ -100,7 +100,7 @@ async fn apply_order(
         }
         OrderEvent::OrderConfirmed { total_cents } => total_cents,
         // Only a CONFIRMED order counted its total, and a PENDING one counts zero,
-        // so setting the count to zero is right whatever `was` says.
+        // so setting the count to zero is right whatever `cancelled_from` says.
         OrderEvent::OrderCancelled { .. } => 0,
         // Shipping keeps the confirmed total counted; the rest changes no counter.
         _ => return Ok(()),
@@ -129,10 +129,10 @@ async fn apply_payment(
         }
         PaymentEvent::PaymentVoided { .. } => 0,
         // A declined payment holds no credit; a captured one keeps holding what it
-        // held while authorized.
-        PaymentEvent::PaymentDeclined { .. } | PaymentEvent::PaymentCaptured { .. } => {
-            return Ok(())
-        }
+        // held while authorized, also when a void was refused.
+        PaymentEvent::PaymentDeclined { .. }
+        | PaymentEvent::PaymentCaptured { .. }
+        | PaymentEvent::PaymentVoidRefused { .. } => return Ok(()),
     };
     let (customer_id, change) = recount(tx, "Payment", payment_id, amount_cents).await?;
     let committed = Counters {

@@ -2,13 +2,14 @@
 //! aggregate id as a UUID, and the words that enums are written as.
 
 use anyhow::Context;
+use domain::versioning::VersionedEvent;
 use platform::Envelope;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Decodes the payload as the domain event enum `E`, naming the event on failure.
-pub(crate) fn decode<E: DeserializeOwned>(envelope: &Envelope) -> anyhow::Result<E> {
+/// Decodes the payload as the domain event enum `E`, lifted to its current version,
+/// naming the event on failure.
+pub(crate) fn decode<E: VersionedEvent>(envelope: &Envelope) -> anyhow::Result<E> {
     envelope
         .decode()
         .with_context(|| format!("decode {} ({})", envelope.event_type, envelope.event_id))

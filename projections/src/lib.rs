@@ -4,11 +4,16 @@
 pub mod admin;
 pub mod app;
 pub mod customers;
+pub mod diff;
 mod events;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod products;
+pub mod rebuild;
+pub mod record;
+pub mod replay;
+pub mod supervisor;
 
 pub use app::{build, Config};
 

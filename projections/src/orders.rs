@@ -24,6 +24,8 @@ struct Change {
     status: Option<OrderStatus>,
     total_cents: Option<i64>,
     reason: Option<String>,
+    /// `{step, error}` of a refused compensation; `at` is the event's time.
+    operator_needed: Option<serde_json::Value>,
 }
 
 #[async_trait]
@@ -78,6 +80,10 @@ fn change(event: OrderEvent) -> anyhow::Result<Change> {
         },
         OrderEvent::OrderShipped {} => Change {
             status: Some(OrderStatus::Shipped),
+            ..Change::default()
+        },
+        OrderEvent::CompensationFailed { step, error } => Change {
+            operator_needed: Some(serde_json::json!({"step": json_word(&step)?, "error": error})),
             ..Change::default()
         },
     };
@@ -162,6 +168,8 @@ async fn update(
             SET status = COALESCE($2, status),
                 total_cents = COALESCE($3, total_cents),
                 reason = COALESCE($4, reason),
+                operator_needed = COALESCE(
+                    $7::jsonb || jsonb_build_object('at', $6::timestamptz), operator_needed),
                 version = $5,
                 updated_at = $6
           WHERE id = $1 AND version < $5",
@@ -172,6 +180,7 @@ async fn update(
     .bind(change.reason)
     .bind(envelope.sequence)
     .bind(envelope.recorded_at)
+    .bind(change.operator_needed)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("update order {order_id}"))?;
@@ -203,6 +212,7 @@ mod tests {
             status: Some(OrderStatus::Rejected),
             reason: Some("INSUFFICIENT_CREDIT".into()),
             total_cents: None,
+            operator_needed: None,
         };
         assert_eq!(change(event).unwrap(), expected);
     }
@@ -211,8 +221,22 @@ mod tests {
     fn a_cancellation_keeps_the_customers_words_out_of_the_reason() {
         let event = OrderEvent::OrderCancelled {
             reason: Some("changed my mind".into()),
-            was: OrderStatus::Confirmed,
+            cancelled_from: OrderStatus::Confirmed,
         };
         assert_eq!(change(event).unwrap().reason, None);
+    }
+
+    #[test]
+    fn a_refused_compensation_says_which_step_and_why_without_touching_the_status() {
+        let event = OrderEvent::CompensationFailed {
+            step: domain::orders::CompensationStep::VoidPayment,
+            error: "already captured".into(),
+        };
+        let change = change(event).unwrap();
+        assert_eq!(change.status, None);
+        assert_eq!(
+            change.operator_needed,
+            Some(serde_json::json!({"step": "VOID_PAYMENT", "error": "already captured"}))
+        );
     }
 }

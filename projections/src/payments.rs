@@ -60,7 +60,8 @@ impl Handler for PaymentsProjection {
             PaymentEvent::PaymentVoided { .. } => {
                 return update(tx, envelope, order_id, "VOIDED").await
             }
-            PaymentEvent::PaymentCaptured { .. } => {
+            // A refused void leaves the payment captured; the order shows the refusal.
+            PaymentEvent::PaymentCaptured { .. } | PaymentEvent::PaymentVoidRefused { .. } => {
                 return update(tx, envelope, order_id, "CAPTURED").await
             }
         };

@@ -65,7 +65,8 @@ fn change(event: ProductEvent) -> anyhow::Result<Change> {
             reserved: quantity(q)?,
             ..Change::default()
         },
-        ProductEvent::StockReservationRejected { .. } => Change::default(),
+        ProductEvent::StockReservationRejected { .. }
+        | ProductEvent::ReservationReleaseRefused { .. } => Change::default(),
         ProductEvent::ReservationReleased { quantity: q, .. } => Change {
             reserved: -quantity(q)?,
             ..Change::default()
@@ -109,6 +110,7 @@ async fn insert(
 }
 
 async fn update(tx: &mut PgConnection, envelope: &Envelope, change: Change) -> anyhow::Result<()> {
+    let changes_nothing = change == Change::default();
     let updated = sqlx::query(
         "UPDATE products
             SET on_hand = on_hand + $2,
@@ -127,6 +129,11 @@ async fn update(tx: &mut PgConnection, envelope: &Envelope, change: Change) -> a
     .execute(tx)
     .await
     .with_context(|| format!("update product {}", envelope.aggregate_id))?;
+    // An order for a sku that was never added is rejected by an event on that sku
+    // (decision 0008), which has no row to move and needs none.
+    if updated.rows_affected() == 0 && changes_nothing {
+        return Ok(());
+    }
     // Events of one aggregate arrive in order, so a missing row means the read
     // model lost its ProductAdded: retrying is better than silently diverging.
     anyhow::ensure!(

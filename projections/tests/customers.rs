@@ -93,7 +93,7 @@ async fn cancelling_a_confirmed_order_lowers_lifetime_spend_and_frees_its_credit
     let before = history.envelopes.len();
     let cancel = OrderEvent::OrderCancelled {
         reason: None,
-        was: OrderStatus::Confirmed,
+        cancelled_from: OrderStatus::Confirmed,
     };
     history.order(order, cancel);
     history.payment(order, PaymentEvent::PaymentVoided { amount_cents: 3000 });

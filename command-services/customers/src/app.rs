@@ -58,7 +58,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let state = AppState {
         customers: Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ())),
     };
-    let router = router(state).merge(http::health_router(infra.readiness()));
+    let router = router(state)
+        .merge(http::health_router(infra.readiness()))
+        .merge(infra.relay_admin())
+        .merge(platform::trace::router(infra.pool.clone(), SERVICE));
     let relay = infra.relay(SERVICE);
     Ok(Service::bind(SERVICE, config.addr, router)
         .await?

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use domain::inventory::Product;
-use platform::consumer::{Consumer, ConsumerConfig};
+use platform::consumer::{Consumer, ConsumerConfig, Handler};
 use platform::db::{self, INVENTORY_DB};
+use platform::dead_letters::DeadLetters;
 use platform::event_store::AggregateStore;
 use platform::http;
 use platform::service::{CommandInfra, Service};
@@ -39,11 +40,18 @@ struct ApiDoc;
 /// The service's routes, honouring `Idempotency-Key`, with their OpenAPI document
 /// at `/openapi.json`.
 pub fn router(state: AppState) -> Router {
+    router_with_dead_letters(state, None)
+}
+
+/// [`router`], plus `/api/admin/dead-letters` for the saga consumer's dead
+/// letters when they are given.
+pub fn router_with_dead_letters(state: AppState, dead_letters: Option<DeadLetters>) -> Router {
     let pool = state.products.pool().clone();
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(products::router())
-        .with_state(state)
-        .split_for_parts();
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(products::router());
+    if let Some(dead_letters) = dead_letters {
+        api = api.merge(http::dead_letters_router(dead_letters));
+    }
+    let (api, openapi) = api.with_state(state).split_for_parts();
     let openapi = axum::Json(openapi);
     let api = http::with_idempotency(api, pool);
     http::with_common_layers(api.route(
@@ -66,8 +74,14 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     .await?;
     db::migrate(&infra.pool, &MIGRATIONS).await?;
     let products = Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ()));
-    let saga = saga_consumer(&config, &infra, products.clone());
-    let router = router(AppState { products }).merge(http::health_router(infra.readiness()));
+    let reactions: Arc<dyn Handler> = Arc::new(OrderReactions::new(products.clone()));
+    let saga = saga_consumer(&config, &infra, reactions.clone());
+    let dead_letters =
+        DeadLetters::new(infra.pool.clone()).with_handler(SAGA_DURABLE_NAME, reactions);
+    let router = router_with_dead_letters(AppState { products }, Some(dead_letters))
+        .merge(http::health_router(infra.readiness()))
+        .merge(infra.relay_admin())
+        .merge(platform::trace::router(infra.pool.clone(), SERVICE));
     let relay = infra.relay(SERVICE);
     Ok(Service::bind(SERVICE, config.addr, router)
         .await?
@@ -80,11 +94,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 
 /// The durable consumer of the orders' `Order` events that reserves, releases and
 /// commits stock; its tables live in the event store's database.
-fn saga_consumer(
-    config: &Config,
-    infra: &CommandInfra,
-    products: Arc<AggregateStore<Product>>,
-) -> Consumer {
+fn saga_consumer(config: &Config, infra: &CommandInfra, reactions: Arc<dyn Handler>) -> Consumer {
     let orders = config.common.stream("orders");
     let filter_subject = format!("{}.Order.>", orders.subject_prefix);
     let mut consumer_config = ConsumerConfig::new(SAGA_DURABLE_NAME, orders, filter_subject);
@@ -92,7 +102,7 @@ fn saga_consumer(
     Consumer::new(
         infra.jetstream.clone(),
         infra.pool.clone(),
-        Arc::new(OrderReactions::new(products)),
+        reactions,
         consumer_config,
     )
 }

@@ -10,7 +10,7 @@ mod reactions;
 
 pub use app::{build, router, AppState};
 pub use config::Config;
-pub use reactions::{OrderReactions, SAGA_DURABLE_NAME};
+pub use reactions::{OrderReactions, SAGA_DURABLE_NAME, SAGA_REACTS_TO};
 
 /// The service's name: the first token of its subjects and of its event ids.
 pub const SERVICE: &str = "inventory";

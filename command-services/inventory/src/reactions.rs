@@ -25,8 +25,9 @@ use uuid::Uuid;
 pub const SAGA_DURABLE_NAME: &str = "inventory-saga";
 
 /// The order events inventory acts on. Others are skipped before decoding, so an
-/// event type added to orders later cannot stall this consumer.
-const REACTS_TO: [&str; 4] = [
+/// event type added to orders later cannot stall this consumer. `docs/events.md`
+/// lists them.
+pub const SAGA_REACTS_TO: [&str; 4] = [
     "OrderPlaced",
     "OrderRejected",
     "OrderCancelled",
@@ -160,7 +161,7 @@ impl OrderReactions {
 /// logged and skipped: retrying cannot mend it, and stalling would hold up every
 /// order behind it.
 fn order_event(envelope: &Envelope) -> Option<(Uuid, OrderEvent)> {
-    if !REACTS_TO.contains(&envelope.event_type.as_str()) {
+    if !SAGA_REACTS_TO.contains(&envelope.event_type.as_str()) {
         return None;
     }
     let decoded = Uuid::parse_str(&envelope.aggregate_id)

@@ -7,6 +7,7 @@ use axum::Router;
 use domain::orders::Order;
 use platform::consumer::{Consumer, ConsumerConfig, Handler};
 use platform::db::ORDERS_DB;
+use platform::dead_letters::DeadLetters;
 use platform::event_store::AggregateStore;
 use platform::http;
 use platform::nats::StreamSpec;
@@ -39,11 +40,18 @@ struct ApiDoc;
 /// The service's routes, honouring `Idempotency-Key`, with their OpenAPI document
 /// at `/openapi.json`.
 pub fn router(state: AppState) -> Router {
+    router_with_dead_letters(state, None)
+}
+
+/// [`router`], plus `/api/admin/dead-letters` for the reaction consumers' dead
+/// letters when they are given.
+pub fn router_with_dead_letters(state: AppState, dead_letters: Option<DeadLetters>) -> Router {
     let pool = state.orders.pool().clone();
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(orders::router())
-        .with_state(state)
-        .split_for_parts();
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(orders::router());
+    if let Some(dead_letters) = dead_letters {
+        api = api.merge(http::dead_letters_router(dead_letters));
+    }
+    let (api, openapi) = api.with_state(state).split_for_parts();
     let openapi = axum::Json(openapi);
     let api = http::with_idempotency(api, pool);
     http::with_common_layers(api.route(
@@ -66,19 +74,30 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     )
     .await?;
     let orders = Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ()));
+    let inventory_reactions: Arc<dyn Handler> = Arc::new(InventoryReactions::new(orders.clone()));
+    let payment_reactions: Arc<dyn Handler> = Arc::new(PaymentReactions::new(orders.clone()));
+    let dead_letters = DeadLetters::new(infra.pool.clone())
+        .with_handler(
+            InventoryReactions::DURABLE_NAME,
+            inventory_reactions.clone(),
+        )
+        .with_handler(PaymentReactions::DURABLE_NAME, payment_reactions.clone());
     let from_inventory = reaction_consumer(
         &infra,
-        Arc::new(InventoryReactions::new(orders.clone())),
+        inventory_reactions,
         config.common.stream("inventory"),
         "Product",
     );
     let from_payments = reaction_consumer(
         &infra,
-        Arc::new(PaymentReactions::new(orders.clone())),
+        payment_reactions,
         config.common.stream("payments"),
         "Payment",
     );
-    let router = router(AppState { orders }).merge(http::health_router(infra.readiness()));
+    let router = router_with_dead_letters(AppState { orders }, Some(dead_letters))
+        .merge(http::health_router(infra.readiness()))
+        .merge(infra.relay_admin())
+        .merge(platform::trace::router(infra.pool.clone(), SERVICE));
     let relay = infra.relay(SERVICE);
     Ok(Service::bind(SERVICE, config.addr, router)
         .await?

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 use domain::inventory::ProductEvent;
-use domain::orders::{Order, OrderCommand, OrderError};
+use domain::orders::{CompensationStep, Order, OrderCommand, OrderError};
 use domain::payments::PaymentEvent;
 use domain::values::Sku;
 use platform::consumer::Handler;
@@ -29,6 +29,13 @@ impl InventoryReactions {
     /// The JetStream durable name; it also keys this consumer's checkpoints.
     pub const DURABLE_NAME: &'static str = "orders-from-inventory";
 
+    /// The product events that concern orders; `docs/events.md` lists them.
+    pub const REACTS_TO: [&'static str; 3] = [
+        "StockReserved",
+        "StockReservationRejected",
+        "ReservationReleaseRefused",
+    ];
+
     /// Reactions that send their commands to `orders`.
     pub fn new(orders: Arc<AggregateStore<Order>>) -> Self {
         Self { orders }
@@ -42,12 +49,9 @@ impl Handler for InventoryReactions {
     }
 
     async fn apply(&self, _tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
-        // Only two product events concern orders; the others are not even decoded,
+        // Only three product events concern orders; the others are not even decoded,
         // so a product event type added later cannot stall the saga.
-        if !matches!(
-            envelope.event_type.as_str(),
-            "StockReserved" | "StockReservationRejected"
-        ) {
+        if !Self::REACTS_TO.contains(&envelope.event_type.as_str()) {
             return Ok(());
         }
         let Some((order_id, command)) = stock_command(envelope) else {
@@ -96,6 +100,15 @@ fn stock_command(envelope: &Envelope) -> Option<(Uuid, OrderCommand)> {
                 reason: reason.into(),
             },
         )),
+        ProductEvent::ReservationReleaseRefused {
+            order_id, error, ..
+        } => Some((
+            order_id,
+            OrderCommand::RecordCompensationFailed {
+                step: CompensationStep::ReleaseStock,
+                error,
+            },
+        )),
         _ => None,
     }
 }
@@ -108,6 +121,10 @@ pub struct PaymentReactions {
 impl PaymentReactions {
     /// The JetStream durable name; it also keys this consumer's checkpoints.
     pub const DURABLE_NAME: &'static str = "orders-from-payments";
+
+    /// The payment events that concern orders; `docs/events.md` lists them.
+    pub const REACTS_TO: [&'static str; 3] =
+        ["PaymentAuthorized", "PaymentDeclined", "PaymentVoidRefused"];
 
     /// Reactions that send their commands to `orders`.
     pub fn new(orders: Arc<AggregateStore<Order>>) -> Self {
@@ -122,11 +139,9 @@ impl Handler for PaymentReactions {
     }
 
     async fn apply(&self, _tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
-        // Voids and captures follow the order's own events; they need no answer.
-        if !matches!(
-            envelope.event_type.as_str(),
-            "PaymentAuthorized" | "PaymentDeclined"
-        ) {
+        // Voids and captures follow the order's own events and need no answer; a
+        // refused void leaves the order needing an operator.
+        if !Self::REACTS_TO.contains(&envelope.event_type.as_str()) {
             return Ok(());
         }
         let (order_id, command) = match envelope.decode::<PaymentEvent>() {
@@ -146,6 +161,18 @@ impl Handler for PaymentReactions {
                     reason: reason.into(),
                 },
             ),
+            Ok(PaymentEvent::PaymentVoidRefused { error, .. }) => {
+                // The payment's id is its order's id.
+                let Ok(order_id) = Uuid::parse_str(&envelope.aggregate_id) else {
+                    tracing::error!(payment = %envelope.aggregate_id, "skipping a payment whose id is no order id");
+                    return Ok(());
+                };
+                let step = CompensationStep::VoidPayment;
+                (
+                    order_id,
+                    OrderCommand::RecordCompensationFailed { step, error },
+                )
+            }
             Ok(_) => return Ok(()),
             Err(error) => {
                 // As for stock answers: unreadable for good, so skipped, not retried.

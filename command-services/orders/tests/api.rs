@@ -122,9 +122,10 @@ async fn a_pending_order_can_be_cancelled_with_or_without_a_body() {
         .expect("request");
     let (_, _, stream) = app.send(events).await;
     assert_eq!(stream["events"][0]["event_type"], "OrderCancelled");
+    assert_eq!(stream["events"][0]["event_version"], "2.0");
     assert_eq!(
         stream["events"][0]["payload"],
-        json!({"reason": null, "was": "PENDING"})
+        json!({"reason": null, "cancelled_from": "PENDING"})
     );
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use domain::payments::Payment;
 use platform::db::PAYMENTS_DB;
+use platform::dead_letters::DeadLetters;
 use platform::event_store::AggregateStore;
 use platform::http;
 use platform::service::{CommandInfra, Service};
@@ -32,10 +33,17 @@ struct ApiDoc;
 /// The service's routes, with their OpenAPI document at `/openapi.json`. No route
 /// writes, so none needs `Idempotency-Key`.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(payments::router())
-        .with_state(state)
-        .split_for_parts();
+    router_with_dead_letters(state, None)
+}
+
+/// [`router`], plus `/api/admin/dead-letters` for the saga consumers' dead letters
+/// when they are given.
+pub fn router_with_dead_letters(state: AppState, dead_letters: Option<DeadLetters>) -> Router {
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(payments::router());
+    if let Some(dead_letters) = dead_letters {
+        api = api.merge(http::dead_letters_router(dead_letters));
+    }
+    let (api, openapi) = api.with_state(state).split_for_parts();
     let openapi = axum::Json(openapi);
     http::with_common_layers(api.route(
         "/openapi.json",
@@ -56,7 +64,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     )
     .await?;
     let stores = Stores::new(infra.pool.clone());
-    let [from_customers, from_orders] = reactions::consumers(
+    let ([from_customers, from_orders], dead_letters) = reactions::consumers(
         &infra,
         &config.common,
         &stores,
@@ -65,7 +73,10 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     let state = AppState {
         payments: stores.payments.clone(),
     };
-    let router = router(state).merge(http::health_router(infra.readiness()));
+    let router = router_with_dead_letters(state, Some(dead_letters))
+        .merge(http::health_router(infra.readiness()))
+        .merge(infra.relay_admin())
+        .merge(platform::trace::router(infra.pool.clone(), SERVICE));
     let relay = infra.relay(SERVICE);
     Ok(Service::bind(SERVICE, config.addr, router)
         .await?

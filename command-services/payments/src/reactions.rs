@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use domain::payments::{CustomerCredit, Payment};
 use platform::config::CommonArgs;
-use platform::consumer::{Consumer, ConsumerConfig};
+use platform::consumer::{Consumer, ConsumerConfig, Handler};
+use platform::dead_letters::DeadLetters;
 use platform::event_store::{AggregateStore, CommandContext, CommandError};
 use platform::service::CommandInfra;
 use platform::Envelope;
@@ -55,32 +56,41 @@ impl Stores {
     }
 }
 
-/// The consumers of the customers' and the orders' streams, in that order. Their
-/// checkpoints live in the service's own database, next to the event store.
+/// The consumers of the customers' and the orders' streams, in that order, and
+/// their dead letters. Their checkpoints live in the service's own database, next
+/// to the event store.
 pub fn consumers(
     infra: &CommandInfra,
     common: &CommonArgs,
     stores: &Stores,
     unknown_customer_wait: Duration,
-) -> [Consumer; 2] {
+) -> ([Consumer; 2], DeadLetters) {
     let customers = common.stream("customers");
     let customer_filter = format!("{}.Customer.>", customers.subject_prefix);
     let orders = common.stream("orders");
     let order_filter = format!("{}.Order.>", orders.subject_prefix);
-    [
+    let customer_reactions: Arc<dyn Handler> =
+        Arc::new(CustomerReactions::new(stores.credits.clone()));
+    let order_reactions: Arc<dyn Handler> =
+        Arc::new(OrderReactions::new(stores.clone(), unknown_customer_wait));
+    let dead_letters = DeadLetters::new(infra.pool.clone())
+        .with_handler(FROM_CUSTOMERS, customer_reactions.clone())
+        .with_handler(FROM_ORDERS, order_reactions.clone());
+    let consumers = [
         Consumer::new(
             infra.jetstream.clone(),
             infra.pool.clone(),
-            Arc::new(CustomerReactions::new(stores.credits.clone())),
+            customer_reactions,
             ConsumerConfig::new(FROM_CUSTOMERS, customers, customer_filter),
         ),
         Consumer::new(
             infra.jetstream.clone(),
             infra.pool.clone(),
-            Arc::new(OrderReactions::new(stores.clone(), unknown_customer_wait)),
+            order_reactions,
             ConsumerConfig::new(FROM_ORDERS, orders, order_filter),
         ),
-    ]
+    ];
+    (consumers, dead_letters)
 }
 
 /// The metadata of the commands an event causes: the same correlation id, and the

@@ -112,6 +112,11 @@ impl ApiError {
         )
     }
 
+    /// 502: the service behind a gateway route did not answer.
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "bad-gateway", detail)
+    }
+
     /// 503: a dependency is down; the caller may retry.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)

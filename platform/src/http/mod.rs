@@ -2,6 +2,7 @@
 //! turn bad input into those errors, request ids, health checks and serving with
 //! graceful shutdown.
 
+mod dead_letters;
 mod error;
 mod extract;
 mod health;
@@ -20,6 +21,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+pub use dead_letters::dead_letters_router;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Path, Query, RequestContext};
 pub use health::{health_router, Readiness};

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use domain::customers::CustomerEvent;
 use domain::orders::{OrderEvent, OrderRejectionReason, OrderStatus, PlacedLine};
 use domain::payments::{DeclineReason, PaymentEvent};
+use domain::versioning::VersionedEvent;
 use platform::Envelope;
-use serde::Serialize;
 use uuid::Uuid;
 
 /// Events of several services in the order they happened, each stamped with a
@@ -37,7 +37,7 @@ impl History {
         self.envelopes.iter().filter(of_service).cloned().collect()
     }
 
-    fn record<E: Serialize>(
+    fn record<E: VersionedEvent>(
         &mut self,
         service: &'static str,
         aggregate_type: &str,
@@ -64,7 +64,7 @@ impl History {
             sequence: *sequence,
             global_position: *position,
             event_type: event_type.clone(),
-            event_version: "1.0".into(),
+            event_version: E::current_version(event_type).into(),
             payload: payload.clone(),
             metadata: [
                 ("correlation_id".to_owned(), format!("request-{tick}")),
@@ -180,7 +180,7 @@ pub fn story() -> Story {
     confirm(&mut history, ada, cancelled, &[("MUG-1", 3, 1000)]);
     let cancel = OrderEvent::OrderCancelled {
         reason: Some("changed my mind".into()),
-        was: OrderStatus::Confirmed,
+        cancelled_from: OrderStatus::Confirmed,
     };
     history.order(cancelled, cancel);
     let voided = PaymentEvent::PaymentVoided { amount_cents: 3000 };

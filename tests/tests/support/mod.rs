@@ -27,6 +27,9 @@ pub struct Stack {
     pub namespace: String,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// The projection worker's command line, on its bound port, and its task's
+    /// index in `tasks`, so that a test can crash it and start it again.
+    worker: (Vec<String>, usize),
 }
 
 /// Settings every service of a test stack shares.
@@ -146,16 +149,23 @@ impl Stack {
             payments::build,
         )
         .await;
-        let projections = start(
-            t,
-            &stop,
-            shared.args(
-                "projection-worker",
-                Some(("projections-database-url", db("read_models"))),
-            ),
-            projections::build,
-        )
-        .await;
+        let worker_args = shared.args(
+            "projection-worker",
+            Some(("projections-database-url", db("read_models"))),
+        );
+        let projections = start(t, &stop, worker_args.clone(), projections::build).await;
+        let worker_addr = format!("--addr={}", projections.trim_start_matches("http://"));
+        let worker_args = worker_args
+            .into_iter()
+            .map(|arg| {
+                if arg.starts_with("--addr=") {
+                    worker_addr.clone()
+                } else {
+                    arg
+                }
+            })
+            .collect();
+        let worker = (worker_args, t.len() - 1);
         let catalog = start(
             t,
             &stop,
@@ -204,7 +214,24 @@ impl Stack {
             client: reqwest::Client::new(),
             shutdown: stop,
             tasks,
+            worker,
         }
+    }
+
+    /// Kills the projection worker as a crash would: its consumers are dropped
+    /// wherever they are, with nothing finished or flushed.
+    pub async fn crash_projection_worker(&mut self) {
+        let task = &mut self.tasks[self.worker.1];
+        task.abort();
+        let _ = task.await;
+    }
+
+    /// Starts the projection worker again on its database and its address.
+    pub async fn start_projection_worker(&mut self) {
+        let mut started = Vec::new();
+        let args = self.worker.0.clone();
+        start(&mut started, &self.shutdown, args, projections::build).await;
+        self.tasks[self.worker.1] = started.remove(0);
     }
 
     /// Stops every service and fails the test if one stopped with an error.

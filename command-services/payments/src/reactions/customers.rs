@@ -23,6 +23,13 @@ pub struct CustomerReactions {
 }
 
 impl CustomerReactions {
+    /// The customer events payments follows; `docs/events.md` lists them.
+    pub const REACTS_TO: [&'static str; 3] = [
+        "CustomerRegistered",
+        "CreditLimitChanged",
+        "CustomerDeactivated",
+    ];
+
     /// Reactions that write to `credits`.
     pub fn new(credits: Arc<AggregateStore<CustomerCredit>>) -> Self {
         Self { credits }
@@ -52,10 +59,7 @@ impl Handler for CustomerReactions {
 /// does not follow are passed over without decoding, so a new one in a later
 /// version of the customers service does not stop the consumer.
 fn credit_command(envelope: &Envelope) -> anyhow::Result<Option<CreditCommand>> {
-    if !matches!(
-        envelope.event_type.as_str(),
-        "CustomerRegistered" | "CreditLimitChanged" | "CustomerDeactivated"
-    ) {
+    if !CustomerReactions::REACTS_TO.contains(&envelope.event_type.as_str()) {
         return Ok(None);
     }
     let event: CustomerEvent = envelope

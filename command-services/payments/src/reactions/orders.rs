@@ -30,6 +30,10 @@ pub struct OrderReactions {
 }
 
 impl OrderReactions {
+    /// The order events that move a payment; `docs/events.md` lists them.
+    pub const REACTS_TO: [&'static str; 3] =
+        ["OrderStockReserved", "OrderCancelled", "OrderShipped"];
+
     /// Reactions that write to `stores`, and decline an order whose customer is
     /// still unknown `unknown_customer_wait` after its total was recorded.
     pub fn new(stores: Stores, unknown_customer_wait: Duration) -> Self {
@@ -50,10 +54,7 @@ impl Handler for OrderReactions {
     async fn apply(&self, _tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
         // Other event types are passed over without decoding, so a new one in a
         // later version of the orders service does not stop the consumer.
-        if !matches!(
-            envelope.event_type.as_str(),
-            "OrderStockReserved" | "OrderCancelled" | "OrderShipped"
-        ) {
+        if !Self::REACTS_TO.contains(&envelope.event_type.as_str()) {
             return Ok(());
         }
         let event: OrderEvent = envelope
@@ -207,11 +208,20 @@ impl OrderReactions {
         anyhow::bail!("customer {customer_id} of order {order_id} is not known yet; retrying")
     }
 
-    /// Gives an authorized payment's credit back and voids it. Any other payment
-    /// holds no credit, so there is nothing to undo.
+    /// Gives an authorized payment's credit back and voids it. A captured payment
+    /// cannot be voided: the payment records the refusal, which the order shows.
+    /// Any other payment holds no credit, so there is nothing to undo.
     async fn void_payment(&self, order_id: Uuid, context: &CommandContext) -> anyhow::Result<()> {
         let order = order_id.to_string();
         let payment = self.load_payment(&order).await?;
+        if payment.status() == Some(PaymentStatus::Captured) {
+            let refused = self
+                .stores
+                .payments
+                .execute(&order, PaymentCommand::Void, context)
+                .await;
+            return settle(refused, "a payment void").map(drop);
+        }
         if payment.status() != Some(PaymentStatus::Authorized) {
             return Ok(());
         }

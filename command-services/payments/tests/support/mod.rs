@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::Utc;
 use domain::customers::CustomerEvent;
 use domain::orders::{OrderEvent, OrderStatus, PlacedLine};
+use domain::versioning::VersionedEvent;
 use platform::Envelope;
-use serde::Serialize;
 use uuid::Uuid;
 
 /// An Envelope as a relay makes it: the payload is the event's fields, without
 /// the variant tag that the event store keeps.
-fn envelope<E: Serialize>(
+fn envelope<E: VersionedEvent>(
     service: &str,
     aggregate_type: &str,
     aggregate_id: Uuid,
@@ -39,7 +39,7 @@ fn envelope<E: Serialize>(
         sequence,
         global_position: POSITION.fetch_add(1, Ordering::Relaxed),
         event_type: event_type.clone(),
-        event_version: "1.0".into(),
+        event_version: E::current_version(event_type).into(),
         payload: payload.clone(),
         metadata: [
             ("correlation_id".to_owned(), correlation_id.to_owned()),
@@ -163,7 +163,7 @@ impl Order {
     pub fn cancelled(&mut self) -> Envelope {
         self.next(OrderEvent::OrderCancelled {
             reason: Some("changed my mind".into()),
-            was: OrderStatus::Confirmed,
+            cancelled_from: OrderStatus::Confirmed,
         })
     }
 
