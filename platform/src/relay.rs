@@ -38,6 +38,9 @@ pub use republish::{RepublishProgress, RepublishStatus};
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest delay between two publish attempts while NATS is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// First pause before looking again for events held back by a running transaction;
+/// it doubles up to the poll interval while they stay held back.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(2);
 /// How long a batch in flight may still take to finish once shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -145,14 +148,26 @@ impl Relay {
             republish_target: None,
         };
         let mut backoff = MIN_BACKOFF;
+        let mut recheck = HELD_BACK_RECHECK;
         loop {
             term.leadership.check().await?;
             let stopped = match term.drain(shutdown).await {
-                Ok(()) => {
+                Ok(drained) => {
                     backoff = MIN_BACKOFF;
+                    let pause = match drained {
+                        Drained::CaughtUp => {
+                            recheck = HELD_BACK_RECHECK;
+                            self.config.poll_interval
+                        }
+                        Drained::HeldBack => {
+                            let pause = recheck;
+                            recheck = (recheck * 2).min(self.config.poll_interval);
+                            pause
+                        }
+                    };
                     tokio::select! {
                         _ = shutdown.cancelled() => true,
-                        _ = wakeups.next(self.config.poll_interval) => false,
+                        _ = wakeups.next(pause) => false,
                     }
                 }
                 Err(Failure::LostLeadership(error)) => return Err(error),
@@ -170,6 +185,16 @@ impl Relay {
         term.leadership.release().await;
         Ok(())
     }
+}
+
+/// How a drain ended when nothing failed.
+enum Drained {
+    /// Every committed event that the relay may read is published.
+    CaughtUp,
+    /// Committed events wait behind an older transaction still running elsewhere
+    /// in the cluster, such as a consumer's batch. Waiting for the next poll would
+    /// add up to its whole interval to each hop of the saga, so look again soon.
+    HeldBack,
 }
 
 /// Why a drain stopped early.
@@ -196,7 +221,7 @@ struct Term<'a> {
 impl Term<'_> {
     /// Publishes batches until one comes back short, shutdown is requested, or a
     /// batch fails.
-    async fn drain(&mut self, shutdown: &CancellationToken) -> Result<(), Failure> {
+    async fn drain(&mut self, shutdown: &CancellationToken) -> Result<Drained, Failure> {
         let relay = self.relay;
         self.take_up_republish().await?;
         loop {
@@ -205,7 +230,7 @@ impl Term<'_> {
                 .map_err(Failure::Retry)?;
             let full = rows.len() >= relay.config.batch_size;
             if rows.is_empty() {
-                return Ok(());
+                return self.caught_up_or_held_back().await;
             }
             let span = tracing::debug_span!("relay_batch", stream = %relay.stream.name, events = rows.len());
             let batch = self.relay_batch(rows).instrument(span);
@@ -215,12 +240,26 @@ impl Term<'_> {
                 .is_none()
             {
                 tracing::debug!("shutdown abandoned a batch; the next leader republishes it");
-                return Ok(());
+                return Ok(Drained::CaughtUp);
             }
-            if !full || shutdown.is_cancelled() {
-                return Ok(());
+            if shutdown.is_cancelled() {
+                return Ok(Drained::CaughtUp);
+            }
+            if !full {
+                return self.caught_up_or_held_back().await;
             }
         }
+    }
+
+    async fn caught_up_or_held_back(&self) -> Result<Drained, Failure> {
+        let held_back = outbox::held_back(&self.relay.pool, self.checkpoint)
+            .await
+            .map_err(Failure::Retry)?;
+        Ok(if held_back {
+            Drained::HeldBack
+        } else {
+            Drained::CaughtUp
+        })
     }
 
     /// Starts a requested republish, or carries on with one that an earlier leader

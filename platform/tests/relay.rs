@@ -435,6 +435,37 @@ async fn no_gap_is_skipped_while_an_early_transaction_stays_open() -> anyhow::Re
     setup.finish().await
 }
 
+/// An event's NOTIFY arrives while another transaction of the cluster, one that
+/// writes no event, holds the xmin horizon below it. That transaction's end sends
+/// no NOTIFY, and the poll here is an hour away: only the relay looking again by
+/// itself publishes the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_held_back_by_an_unrelated_transaction_goes_out_when_it_ends() -> anyhow::Result<()>
+{
+    let setup = Setup::new(&nats_url()).await?;
+    let config = RelayConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..RelayConfig::default()
+    };
+    let relay = RunningRelay::start(setup.relay(config));
+    wait_for_leader(setup.pool(), None).await?;
+    commit_events(setup.pool(), "before", 1..=1).await?;
+    wait_for_count(&setup, 1).await?;
+
+    let mut unrelated = setup.pool().begin().await?;
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *unrelated)
+        .await?;
+    commit_events(setup.pool(), "held-back", 1..=1).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stream_count(&setup).await?, 1, "published past the horizon");
+
+    unrelated.commit().await?;
+    wait_for_count(&setup, 2).await?;
+    relay.stop().await?;
+    setup.finish().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_with_rollbacks_publish_every_committed_event_once_in_order(
 ) -> anyhow::Result<()> {

@@ -76,6 +76,21 @@ pub(super) async fn read_batch(
         .context("read the next relay batch")
 }
 
+/// Whether rows after `checkpoint` exist that [`read_batch`] cannot return yet:
+/// committed, but at or above the oldest transaction still running somewhere in
+/// the cluster. Their `NOTIFY` has come and gone, so the relay must look again.
+pub(super) async fn held_back(pool: &PgPool, checkpoint: Checkpoint) -> anyhow::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events
+                         WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
+    )
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
+    .fetch_one(pool)
+    .await
+    .context("look for events behind the xmin horizon")
+}
+
 /// Wake-ups from `LISTEN events_appended`. A task of its own receives them, so
 /// waiting is cancel-safe and a notification that arrives mid-batch is kept.
 pub(super) struct Wakeups {
