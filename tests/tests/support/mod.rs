@@ -106,6 +106,11 @@ impl Stack {
     }
 
     async fn start_on(databases: Vec<(&'static str, TestDb)>, namespace: String) -> Self {
+        // `RUST_LOG=warn cargo test -p shop-tests --test saga -- --nocapture` shows
+        // what the services log; without RUST_LOG the tests stay quiet.
+        if std::env::var_os("RUST_LOG").is_some() {
+            platform::telemetry::init(platform::telemetry::LogFormat::Pretty, "warn");
+        }
         let db = |name: &str| &databases.iter().find(|(n, _)| *n == name).expect("db").1;
         let shared = Shared {
             namespace: namespace.clone(),
