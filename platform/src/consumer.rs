@@ -11,6 +11,7 @@
 //! contiguous ack when it starts with unacked messages, and when an aggregate's
 //! next event is not the one it expects.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -347,23 +348,135 @@ pub async fn apply_batch<'a>(
             .await
             .context("set the batch's search_path")?;
     }
+    let batch: Vec<(&Envelope, u64)> = batch.into_iter().collect();
+    let mut offsets = Offsets::load(config, &mut tx, batch.iter().map(|(e, _)| *e)).await?;
     let (mut applied, mut last) = (0, 0);
     for (envelope, stream_sequence) in batch {
+        last = last.max(stream_sequence);
+        if !offsets.is_next(config, envelope)? {
+            continue;
+        }
         let span = tracing::info_span!(
             "event",
             event_id = %envelope.event_id,
             correlation_id = envelope.correlation_id().unwrap_or(""),
         );
-        let is_new = apply_once(handler, config, &mut tx, envelope)
+        handler
+            .apply(&mut tx, envelope)
             .instrument(span)
             .await
+            .map_err(|error| retry::HandlerFailed::new(error, envelope))
             .with_context(|| format!("apply event {}", envelope.event_id))?;
-        applied += u64::from(is_new);
-        last = last.max(stream_sequence);
+        offsets.advance(envelope);
+        applied += 1;
     }
+    offsets.save(config, &mut tx).await?;
     save_checkpoint(config, &mut tx, last, applied).await?;
     tx.commit().await.context("commit batch")?;
     Ok(applied)
+}
+
+/// The key of an event's aggregate in `consumer_offsets`.
+fn aggregate_key(envelope: &Envelope) -> (String, String) {
+    (
+        envelope.aggregate_type.clone(),
+        envelope.aggregate_id.clone(),
+    )
+}
+
+/// The aggregate offsets of one batch, read with one query and written back with
+/// one: per event, only the handler's own statements reach the database.
+struct Offsets {
+    last: HashMap<(String, String), i64>,
+    changed: HashSet<(String, String)>,
+}
+
+impl Offsets {
+    /// Reads and locks the offsets of every aggregate in the batch.
+    async fn load<'a>(
+        config: &ConsumerConfig,
+        tx: &mut PgConnection,
+        envelopes: impl Iterator<Item = &'a Envelope>,
+    ) -> anyhow::Result<Self> {
+        let keys: HashSet<(&str, &str)> = envelopes
+            .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
+            .collect();
+        let (types, ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, last_sequence FROM consumer_offsets
+              WHERE consumer = $1
+                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+              FOR UPDATE",
+        )
+        .bind(&config.durable_name)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .context("read the aggregate offsets")?;
+        let last = rows
+            .into_iter()
+            .map(|(kind, id, sequence)| ((kind, id), sequence))
+            .collect();
+        Ok(Self {
+            last,
+            changed: HashSet::new(),
+        })
+    }
+
+    /// Whether `envelope` is its aggregate's next event: `false` for one already
+    /// applied, a [`SequenceGap`] for one that came early.
+    fn is_next(&self, config: &ConsumerConfig, envelope: &Envelope) -> anyhow::Result<bool> {
+        let key = aggregate_key(envelope);
+        let last = self.last.get(&key).copied().unwrap_or(0);
+        if envelope.sequence <= last {
+            return Ok(false);
+        }
+        if config.expect_every_event && envelope.sequence > last + 1 {
+            return Err(SequenceGap {
+                aggregate: format!("{}:{}", key.0, key.1),
+                last,
+                sequence: envelope.sequence,
+            }
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn advance(&mut self, envelope: &Envelope) {
+        let key = aggregate_key(envelope);
+        self.last.insert(key.clone(), envelope.sequence);
+        self.changed.insert(key);
+    }
+
+    /// Writes the offsets that moved, in one statement.
+    async fn save(&self, config: &ConsumerConfig, tx: &mut PgConnection) -> anyhow::Result<()> {
+        if self.changed.is_empty() {
+            return Ok(());
+        }
+        let mut types = Vec::with_capacity(self.changed.len());
+        let mut ids = Vec::with_capacity(self.changed.len());
+        let mut sequences = Vec::with_capacity(self.changed.len());
+        for key in &self.changed {
+            types.push(key.0.as_str());
+            ids.push(key.1.as_str());
+            sequences.push(self.last[key]);
+        }
+        sqlx::query(
+            "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+             ON CONFLICT (consumer, aggregate_type, aggregate_id)
+             DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+        )
+        .bind(&config.durable_name)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
+        .execute(tx)
+        .await
+        .context("record the aggregate offsets")?;
+        Ok(())
+    }
 }
 
 /// Applies the event and records its sequence for its aggregate, unless that
