@@ -9,6 +9,7 @@ mod events;
 mod infra;
 mod logs;
 mod processes;
+mod progress;
 mod projections;
 mod provision;
 mod readiness;

@@ -90,10 +90,11 @@ async fn republish(base_url: &str, service: &str) -> anyhow::Result<()> {
             } else {
                 "completed"
             };
-            bar.finish_with_message(format!(
+            let done = format!(
                 "{}: {how}, it holds all {} events",
                 progress.stream, progress.total
-            ));
+            );
+            crate::progress::finish(&bar, done);
             return Ok(());
         }
         tokio::time::sleep(POLL).await;

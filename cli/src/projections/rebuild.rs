@@ -77,7 +77,8 @@ pub async fn run(base_url: &str, args: RebuildArgs) -> anyhow::Result<()> {
         let projection = get(&client, &url).await?;
         if projection.version >= target {
             bar.set_position(bar.length().unwrap_or(0));
-            bar.finish_with_message(format!("{} v{} is live", args.name, projection.version));
+            let done = format!("{} v{} is live", args.name, projection.version);
+            crate::progress::finish(&bar, done);
             return Ok(());
         }
         match projection.rebuild {

@@ -4,7 +4,7 @@ use orders::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    platform::telemetry::init(config.common.log_format, "info,orders=debug,platform=info");
+    platform::telemetry::init(config.common.log_format, "info");
     orders::build(config)
         .await?
         .run(platform::shutdown::on_signal())

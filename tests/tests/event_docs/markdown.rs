@@ -36,7 +36,7 @@ fn intro(out: &mut String, aggregates: &[AggregateEvents]) {
          NATS subject and the projections and saga reactions that consume it. The same\n\
          source renders [`asyncapi.json`](asyncapi.json), an AsyncAPI 3.0 document of the\n\
          four streams.\n\n\
-         Each event travels as an Envelope (see CONTRACT.md): `payload` holds the fields\n\
+         Each event travels as an Envelope (`platform::Envelope`, as `GET /api/{{kind}}/{{id}}/events` returns it): `payload` holds the fields\n\
          below, and `event_version` says which version of them. The relay publishes the\n\
          events table as it is stored, so events written before a schema change arrive at\n\
          their old version; `Envelope::decode` and the event store lift them to the current\n\
