@@ -200,6 +200,13 @@ impl Consumer {
             };
             *backoff = Backoff::new();
             if batch.is_empty() {
+                // A fetch from a consumer deleted with its stream (a lost stream,
+                // a republish) comes back empty rather than failing, and would
+                // keep doing so: look it up, and subscribe again if it is gone.
+                if let Err(error) = pull.get_info().await {
+                    tracing::warn!(%error, "the consumer is gone, subscribing again");
+                    return true;
+                }
                 continue;
             }
             match self.commit_with_retry(&batch, shutdown).await {
