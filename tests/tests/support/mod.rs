@@ -281,8 +281,8 @@ impl Stack {
         }
     }
 
-    /// Whether all of a service's events are on its stream and every consumer of
-    /// that stream has delivered and seen acked everything.
+    /// Whether all of a service's events are on its stream and every durable
+    /// consumer of that stream has delivered and seen acked everything.
     async fn service_is_idle(
         &self,
         jetstream: &async_nats::jetstream::Context,
@@ -314,7 +314,9 @@ impl Stack {
             let Ok(info) = consumer.info().await else {
                 return false;
             };
-            if info.num_pending > 0 || info.num_ack_pending > 0 {
+            // An ephemeral consumer is a test reading the stream, not a service.
+            let durable = info.config.durable_name.is_some();
+            if durable && (info.num_pending > 0 || info.num_ack_pending > 0) {
                 return false;
             }
         }
