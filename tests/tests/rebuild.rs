@@ -15,6 +15,11 @@ use support::Stack;
 /// Longest wait for a rebuild or a catch-up on this 2-core machine.
 const WAIT: Duration = Duration::from_secs(600);
 
+/// Each test here runs a whole stack and rebuilds under load, enough to keep both
+/// cores of the CI machine busy; side by side, their NATS and PostgreSQL requests
+/// time out. They take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Every table of every projection, in a fixed order.
 fn all_tables() -> Vec<&'static str> {
     projections::app::PROJECTIONS
@@ -173,6 +178,7 @@ async fn saga_traffic(stack: &Stack) {
 
 #[tokio::test]
 async fn rebuilding_every_projection_after_saga_traffic_gives_the_same_read_models() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let stack = Stack::start().await;
     saga_traffic(&stack).await;
     let pool = &stack.db("read_models").pool;
@@ -350,6 +356,7 @@ async fn answers(stack: &Stack, paths: &[String]) -> Vec<Value> {
 
 #[tokio::test]
 async fn queries_keep_answering_while_fifty_thousand_orders_events_are_rebuilt() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     const ORDERS: usize = 10_000;
     let stack = Arc::new(Stack::start().await);
     let events = seed_orders(&stack, ORDERS).await;
@@ -415,6 +422,7 @@ async fn queries_keep_answering_while_fifty_thousand_orders_events_are_rebuilt()
 
 #[tokio::test]
 async fn a_rebuild_interrupted_by_a_crash_resumes_and_equals_live() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     const ORDERS: usize = 4_000;
     let mut stack = Stack::start().await;
     let events = seed_orders(&stack, ORDERS).await;
