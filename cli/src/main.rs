@@ -6,6 +6,7 @@ mod dead_letters;
 mod demo;
 mod diff;
 mod events;
+mod http;
 mod infra;
 mod logs;
 mod processes;

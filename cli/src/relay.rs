@@ -67,7 +67,7 @@ async fn republish(base_url: &str, service: &str) -> anyhow::Result<()> {
     let response = client.post(&url).send().await.with_context(|| {
         format!("no answer from {url}. Is the stack running? Start it with `shop up`.")
     })?;
-    let started: RepublishProgress = answer(response, &url).await?;
+    let started: RepublishProgress = crate::http::json_answer(response, &url).await?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template(
             "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec}, {eta})",
@@ -81,7 +81,7 @@ async fn republish(base_url: &str, service: &str) -> anyhow::Result<()> {
             .send()
             .await
             .with_context(|| format!("no answer from {url}"))?;
-        let progress: RepublishProgress = answer(response, &url).await?;
+        let progress: RepublishProgress = crate::http::json_answer(response, &url).await?;
         bar.set_length(u64::try_from(progress.total).unwrap_or(0));
         bar.set_position(u64::try_from(progress.published).unwrap_or(0));
         if progress.status == RepublishStatus::Done {
@@ -99,19 +99,6 @@ async fn republish(base_url: &str, service: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// The progress in a successful answer; an error with the problem's text otherwise.
-async fn answer(response: reqwest::Response, url: &str) -> anyhow::Result<RepublishProgress> {
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        anyhow::bail!("{url} answered {status}: {}", body.trim());
-    }
-    response
-        .json()
-        .await
-        .with_context(|| format!("read the answer of {url}"))
 }
 
 #[cfg(test)]

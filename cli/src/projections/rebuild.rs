@@ -135,15 +135,7 @@ async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<Projection> 
         .send()
         .await
         .with_context(|| format!("no answer from {url}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        anyhow::bail!("{url} answered {status}: {}", body.trim());
-    }
-    response
-        .json()
-        .await
-        .with_context(|| format!("read the answer of {url}"))
+    crate::http::json_answer(response, url).await
 }
 
 #[cfg(test)]
