@@ -22,7 +22,9 @@ use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{apply_once, save_checkpoint, Backoff, Commit, Consumer, Delivery, SequenceGap};
+use super::{
+    apply_once, lock_consumer, save_checkpoint, Backoff, Commit, Consumer, Delivery, SequenceGap,
+};
 use crate::dead_letters::{self, Parked};
 use crate::Envelope;
 
@@ -33,7 +35,8 @@ use crate::Envelope;
 pub(super) struct HandlerFailed {
     error: anyhow::Error,
     infrastructure: bool,
-    event_id: String,
+    /// The event at fault, when the handler was given one event.
+    event_id: Option<String>,
 }
 
 impl HandlerFailed {
@@ -43,8 +46,23 @@ impl HandlerFailed {
         Self {
             error,
             infrastructure,
-            event_id: envelope.event_id.clone(),
+            event_id: Some(envelope.event_id.clone()),
         }
+    }
+
+    /// Wraps what [`super::Handler::apply_all`] returned for a whole batch, unless
+    /// it already names the event at fault.
+    pub(super) fn of_batch(error: anyhow::Error) -> anyhow::Error {
+        if error.chain().any(|cause| cause.is::<HandlerFailed>()) {
+            return error;
+        }
+        let infrastructure = is_infrastructure(&error);
+        Self {
+            error,
+            infrastructure,
+            event_id: None,
+        }
+        .into()
     }
 }
 
@@ -116,17 +134,14 @@ struct Failures(HashMap<String, Attempts>);
 impl Failures {
     /// Counts a handler failure of the event that `error` names.
     fn record(&mut self, error: &anyhow::Error) {
-        let Some(failed) = handler_failure(error) else {
+        let Some(event_id) = handler_failure(error).and_then(|f| f.event_id.clone()) else {
             return;
         };
-        let attempts = self
-            .0
-            .entry(failed.event_id.clone())
-            .or_insert_with(|| Attempts {
-                count: 0,
-                first_failed_at: Utc::now(),
-                error: String::new(),
-            });
+        let attempts = self.0.entry(event_id).or_insert_with(|| Attempts {
+            count: 0,
+            first_failed_at: Utc::now(),
+            error: String::new(),
+        });
         attempts.count += 1;
         attempts.error = format!("{error:#}");
     }
@@ -229,6 +244,7 @@ async fn apply_isolated(
             .await
             .context("set the batch's search_path")?;
     }
+    lock_consumer(&*consumer.handler, config, &mut tx).await?;
     let mut waiting: HashSet<(&str, &str)> = HashSet::new();
     let mut first_held: Option<u64> = None;
     let (mut applied, mut parked, mut held) = (0, 0, 0);
