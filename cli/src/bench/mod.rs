@@ -8,6 +8,7 @@ mod commands;
 mod footprint;
 mod freshness;
 mod http;
+mod idle;
 mod load;
 mod machine;
 mod markdown;
@@ -56,6 +57,11 @@ pub struct BenchArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     pub database_url: String,
+
+    /// NATS with JetStream: the benchmark waits there until every consumer has
+    /// worked off the load before a latency measurement.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
 
     /// Seconds each measurement runs (each client count, each path).
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]

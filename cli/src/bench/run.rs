@@ -20,7 +20,7 @@ use super::report::{CommandRow, Measured, QueryRow, RateSummary, Report};
 use super::setup::{self, Products};
 use super::smoke::missing_numbers;
 use super::stack::{self, StartedStack};
-use super::{commands, freshness, markdown, queries, rebuild, saga, BenchArgs, Scenario};
+use super::{commands, freshness, idle, markdown, queries, rebuild, saga, BenchArgs, Scenario};
 
 /// The steady command rate of the freshness measurement.
 const FRESHNESS_RATE: f64 = 200.0;
@@ -118,7 +118,7 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
         }
     }
     if args.wants(Scenario::Freshness) {
-        settle(client, urls, report).await;
+        settle(args, client, report).await;
         say(format!("freshness at {FRESHNESS_RATE} commands/s"));
         let summary =
             freshness::measure(client, urls, &products, FRESHNESS_RATE, window.measured).await;
@@ -151,7 +151,7 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
         } else {
             (Duration::from_millis(400), false)
         };
-        settle(client, urls, report).await;
+        settle(args, client, report).await;
         say(format!("saga at {SAGA_RATE} orders/s"));
         let (summary, ids) =
             saga::measure(client, urls, &products, &customers, SAGA_RATE, duration).await;
@@ -176,13 +176,17 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
     Ok(())
 }
 
-/// Waits (up to two minutes) until the projections have drained the backlog of
-/// the load before, so that a latency is not the backlog's.
-async fn settle(client: &Client, urls: &Urls, report: &mut Report) {
-    say("waiting until the projections have caught up");
-    let caught_up =
-        rebuild::wait_until_caught_up(client, &urls.projections_url, Duration::from_secs(120))
-            .await;
+/// Waits (up to two minutes each) until the projections, and then every consumer
+/// including the saga's reactions, have drained the backlog of the load before,
+/// so that a latency is not the backlog's.
+async fn settle(args: &BenchArgs, client: &Client, report: &mut Report) {
+    say("waiting until the projections and the reactions have caught up");
+    let timeout = Duration::from_secs(120);
+    let projections = &args.urls.projections_url;
+    let caught_up = match rebuild::wait_until_caught_up(client, projections, timeout).await {
+        Ok(()) => idle::wait_until_consumers_idle(&args.nats_url, timeout).await,
+        Err(error) => Err(error),
+    };
     if let Err(error) = caught_up {
         report
             .problems
