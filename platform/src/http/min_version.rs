@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 pub const MIN_VERSION_WAIT: Duration = Duration::from_secs(2);
 
 /// How often the read model is looked at again while waiting.
-const MIN_VERSION_POLL: Duration = Duration::from_millis(2);
+const MIN_VERSION_POLL: Duration = Duration::from_millis(10);
 
 /// Read-your-writes for one aggregate.
 #[derive(Debug, Deserialize, IntoParams)]
