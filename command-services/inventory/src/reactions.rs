@@ -7,7 +7,6 @@
 //! because the Product aggregate answers each order once: a second reservation,
 //! release or commit for the same order records nothing.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -73,52 +72,6 @@ impl Handler for OrderReactions {
             _ => Ok(()),
         }
     }
-
-    /// Reacts to the batch's events in stream order, as `apply` would, except that
-    /// the lines of orders placed in the batch are recorded after every command
-    /// has run: the batch's transaction takes an xid at its first write, and
-    /// until it ends every relay in the cluster waits (decision 0011). Orders are
-    /// not run side by side: which of two orders gets the last unit must stay the
-    /// one placed first.
-    async fn apply_all(&self, tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
-        let reactions: Vec<(Uuid, OrderEvent, CommandContext)> = events
-            .iter()
-            .filter_map(|envelope| {
-                let (order_id, event) = order_event(envelope)?;
-                Some((order_id, event, command_context(envelope)))
-            })
-            .collect();
-        let earlier: Vec<Uuid> = reactions
-            .iter()
-            .filter(|(_, event, _)| !matches!(event, OrderEvent::OrderPlaced { .. }))
-            .map(|(order_id, _, _)| *order_id)
-            .collect();
-        let mut lines = recorded_skus_of(tx, &earlier).await?;
-        let mut placed = Vec::new();
-        for (order_id, event, context) in reactions {
-            let command = match event {
-                OrderEvent::OrderPlaced { lines: ordered, .. } => {
-                    self.reserve(order_id, &ordered, &context).await?;
-                    let mut skus: Vec<String> = ordered.iter().map(|l| l.sku.clone()).collect();
-                    skus.sort();
-                    lines.insert(order_id, skus);
-                    placed.push((order_id, ordered));
-                    continue;
-                }
-                OrderEvent::OrderRejected { .. } | OrderEvent::OrderCancelled { .. } => {
-                    ProductCommand::ReleaseReservation { order_id }
-                }
-                OrderEvent::OrderShipped {} => ProductCommand::CommitReservation { order_id },
-                _ => continue,
-            };
-            let skus = lines.get(&order_id).cloned().unwrap_or_default();
-            self.on_skus(order_id, skus, command, &context).await?;
-        }
-        for (order_id, ordered) in placed {
-            record_lines(tx, order_id, &ordered).await?;
-        }
-        Ok(())
-    }
 }
 
 impl OrderReactions {
@@ -131,27 +84,13 @@ impl OrderReactions {
         lines: &[PlacedLine],
         context: &CommandContext,
     ) -> anyhow::Result<()> {
-        if line_quantities(lines).is_none() {
+        let Some(quantities) = line_quantities(lines) else {
             // Orders validates quantities when the order is placed, so this is a
             // broken contract that no retry can mend.
             tracing::error!(%order_id, "an order line's quantity is out of range; order skipped");
             return Ok(());
-        }
-        record_lines(tx, order_id, lines).await?;
-        self.reserve(order_id, lines, context).await
-    }
-
-    /// Reserves the order's lines one by one and stops at the first refusal.
-    async fn reserve(
-        &self,
-        order_id: Uuid,
-        lines: &[PlacedLine],
-        context: &CommandContext,
-    ) -> anyhow::Result<()> {
-        let Some(quantities) = line_quantities(lines) else {
-            tracing::error!(%order_id, "an order line's quantity is out of range; order skipped");
-            return Ok(());
         };
+        record_lines(tx, order_id, lines).await?;
         for (line, quantity) in lines.iter().zip(quantities) {
             let command = ProductCommand::ReserveStock { order_id, quantity };
             self.execute(&line.sku, command, context).await?;
@@ -174,17 +113,6 @@ impl OrderReactions {
         context: &CommandContext,
     ) -> anyhow::Result<()> {
         let skus = recorded_skus(tx, order_id).await?;
-        self.on_skus(order_id, skus, command, context).await
-    }
-
-    /// Runs `command` on each of the order's products.
-    async fn on_skus(
-        &self,
-        order_id: Uuid,
-        skus: Vec<String>,
-        command: ProductCommand,
-        context: &CommandContext,
-    ) -> anyhow::Result<()> {
         if skus.is_empty() {
             tracing::warn!(%order_id, "no recorded lines for this order; nothing to do");
         }
@@ -309,28 +237,6 @@ async fn recorded_skus(tx: &mut PgConnection, order_id: Uuid) -> anyhow::Result<
         .fetch_all(tx)
         .await
         .with_context(|| format!("read the lines of order {order_id}"))
-}
-
-/// The skus of the recorded lines of each of `orders`.
-async fn recorded_skus_of(
-    tx: &mut PgConnection,
-    orders: &[Uuid],
-) -> anyhow::Result<HashMap<Uuid, Vec<String>>> {
-    if orders.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT order_id, sku FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, sku",
-    )
-    .bind(orders)
-    .fetch_all(tx)
-    .await
-    .context("read the lines of the batch's orders")?;
-    let mut skus: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for (order_id, sku) in rows {
-        skus.entry(order_id).or_default().push(sku);
-    }
-    Ok(skus)
 }
 
 fn command_name(command: &ProductCommand) -> &'static str {

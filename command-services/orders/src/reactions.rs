@@ -14,7 +14,7 @@ use domain::inventory::ProductEvent;
 use domain::orders::{CompensationStep, Order, OrderCommand, OrderError};
 use domain::payments::PaymentEvent;
 use domain::values::Sku;
-use platform::consumer::{for_each_by_key, Handler};
+use platform::consumer::Handler;
 use platform::event_store::{AggregateStore, CommandContext, CommandError};
 use platform::Envelope;
 use sqlx::PgConnection;
@@ -58,18 +58,6 @@ impl Handler for InventoryReactions {
             return Ok(());
         };
         record(&self.orders, order_id, command, envelope).await
-    }
-
-    /// Records the batch's answers on different orders side by side.
-    async fn apply_all(&self, _tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
-        let answers = events
-            .iter()
-            .filter(|envelope| Self::REACTS_TO.contains(&envelope.event_type.as_str()))
-            .filter_map(|envelope| {
-                let (order_id, command) = stock_command(envelope)?;
-                Some((order_id, (order_id, command, *envelope)))
-            });
-        record_all(&self.orders, answers).await
     }
 }
 
@@ -151,82 +139,49 @@ impl Handler for PaymentReactions {
     }
 
     async fn apply(&self, _tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
-        let Some((order_id, command)) = payment_command(envelope) else {
+        // Voids and captures follow the order's own events and need no answer; a
+        // refused void leaves the order needing an operator.
+        if !Self::REACTS_TO.contains(&envelope.event_type.as_str()) {
             return Ok(());
+        }
+        let (order_id, command) = match envelope.decode::<PaymentEvent>() {
+            Ok(PaymentEvent::PaymentAuthorized {
+                order_id,
+                amount_cents,
+                ..
+            }) => (
+                order_id,
+                OrderCommand::RecordPaymentAuthorized { amount_cents },
+            ),
+            Ok(PaymentEvent::PaymentDeclined {
+                order_id, reason, ..
+            }) => (
+                order_id,
+                OrderCommand::RecordPaymentDeclined {
+                    reason: reason.into(),
+                },
+            ),
+            Ok(PaymentEvent::PaymentVoidRefused { error, .. }) => {
+                // The payment's id is its order's id.
+                let Ok(order_id) = Uuid::parse_str(&envelope.aggregate_id) else {
+                    tracing::error!(payment = %envelope.aggregate_id, "skipping a payment whose id is no order id");
+                    return Ok(());
+                };
+                let step = CompensationStep::VoidPayment;
+                (
+                    order_id,
+                    OrderCommand::RecordCompensationFailed { step, error },
+                )
+            }
+            Ok(_) => return Ok(()),
+            Err(error) => {
+                // As for stock answers: unreadable for good, so skipped, not retried.
+                tracing::error!(%error, "skipping a payment event that cannot be read");
+                return Ok(());
+            }
         };
         record(&self.orders, order_id, command, envelope).await
     }
-
-    /// Records the batch's answers on different orders side by side.
-    async fn apply_all(&self, _tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
-        let answers = events.iter().filter_map(|envelope| {
-            let (order_id, command) = payment_command(envelope)?;
-            Some((order_id, (order_id, command, *envelope)))
-        });
-        record_all(&self.orders, answers).await
-    }
-}
-
-/// The command a payment answer makes, and the order it is for. Voids and captures
-/// follow the order's own events and need no answer; a refused void leaves the
-/// order needing an operator. An unreadable answer is logged and skipped, as for
-/// stock answers.
-fn payment_command(envelope: &Envelope) -> Option<(Uuid, OrderCommand)> {
-    if !PaymentReactions::REACTS_TO.contains(&envelope.event_type.as_str()) {
-        return None;
-    }
-    let answer = match envelope.decode::<PaymentEvent>() {
-        Ok(PaymentEvent::PaymentAuthorized {
-            order_id,
-            amount_cents,
-            ..
-        }) => (
-            order_id,
-            OrderCommand::RecordPaymentAuthorized { amount_cents },
-        ),
-        Ok(PaymentEvent::PaymentDeclined {
-            order_id, reason, ..
-        }) => (
-            order_id,
-            OrderCommand::RecordPaymentDeclined {
-                reason: reason.into(),
-            },
-        ),
-        Ok(PaymentEvent::PaymentVoidRefused { error, .. }) => {
-            // The payment's id is its order's id.
-            let Ok(order_id) = Uuid::parse_str(&envelope.aggregate_id) else {
-                tracing::error!(payment = %envelope.aggregate_id, "skipping a payment whose id is no order id");
-                return None;
-            };
-            let step = CompensationStep::VoidPayment;
-            (
-                order_id,
-                OrderCommand::RecordCompensationFailed { step, error },
-            )
-        }
-        Ok(_) => return None,
-        Err(error) => {
-            tracing::error!(%error, "skipping a payment event that cannot be read");
-            return None;
-        }
-    };
-    Some(answer)
-}
-
-/// How many orders one batch records answers on at once. The pool (32 by default)
-/// also serves requests and the other reaction consumer.
-const ORDERS_AT_ONCE: usize = 8;
-
-/// Records answers, each keyed by its order: different orders side by side,
-/// one order's answers in stream order.
-async fn record_all<'a>(
-    orders: &AggregateStore<Order>,
-    answers: impl Iterator<Item = (Uuid, (Uuid, OrderCommand, &'a Envelope))>,
-) -> anyhow::Result<()> {
-    for_each_by_key(answers, ORDERS_AT_ONCE, |(order_id, command, envelope)| {
-        record(orders, order_id, command, envelope)
-    })
-    .await
 }
 
 /// Sends `command` to the order, caused by the event in `envelope`. A refusal is
