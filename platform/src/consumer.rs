@@ -27,10 +27,7 @@ use tracing::Instrument;
 use crate::nats::{self, StreamSpec};
 use crate::Envelope;
 
-mod by_key;
 mod retry;
-
-pub use by_key::for_each_by_key;
 
 pub(crate) use retry::is_infrastructure;
 
@@ -45,28 +42,6 @@ pub trait Handler: Send + Sync {
     /// a dead letter (see [`crate::dead_letters`]). An error caused by a lost
     /// database connection is retried forever instead.
     async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()>;
-
-    /// Applies a batch's new events, in stream order, inside the batch's
-    /// transaction. The default applies them one by one. A read model may fold
-    /// them and write each row once, and reactions may run independent aggregates
-    /// side by side, as long as the effect is that of [`Self::apply`] on each in
-    /// turn: after an error the consumer goes back to `apply`, event by event, to
-    /// find the event at fault.
-    async fn apply_all(&self, tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
-        for envelope in events {
-            let span = tracing::info_span!(
-                "event",
-                event_id = %envelope.event_id,
-                correlation_id = envelope.correlation_id().unwrap_or(""),
-            );
-            self.apply(tx, envelope)
-                .instrument(span)
-                .await
-                .map_err(|error| retry::HandlerFailed::new(error, envelope))
-                .with_context(|| format!("apply event {}", envelope.event_id))?;
-        }
-        Ok(())
-    }
 }
 
 /// Where a consumer reads from and how it paces itself.
@@ -381,24 +356,27 @@ pub async fn apply_batch<'a>(
             .context("set the batch's search_path")?;
     }
     let batch: Vec<(&Envelope, u64)> = batch.into_iter().collect();
-    lock_consumer(handler, config, &mut tx).await?;
     let mut offsets = Offsets::load(config, &mut tx, batch.iter().map(|(e, _)| *e)).await?;
-    let mut new = Vec::with_capacity(batch.len());
-    let mut last = 0;
+    let (mut applied, mut last) = (0, 0);
     for (envelope, stream_sequence) in batch {
         last = last.max(stream_sequence);
-        if offsets.is_next(config, envelope)? {
-            offsets.advance(envelope);
-            new.push(envelope);
+        if !offsets.is_next(config, envelope)? {
+            continue;
         }
-    }
-    if !new.is_empty() {
+        let span = tracing::info_span!(
+            "event",
+            event_id = %envelope.event_id,
+            correlation_id = envelope.correlation_id().unwrap_or(""),
+        );
         handler
-            .apply_all(&mut tx, &new)
+            .apply(&mut tx, envelope)
+            .instrument(span)
             .await
-            .map_err(retry::HandlerFailed::of_batch)?;
+            .map_err(|error| retry::HandlerFailed::new(error, envelope))
+            .with_context(|| format!("apply event {}", envelope.event_id))?;
+        offsets.advance(envelope);
+        applied += 1;
     }
-    let applied = new.len() as u64;
     offsets.save(config, &mut tx).await?;
     save_checkpoint(config, &mut tx, last, applied).await?;
     tx.commit().await.context("commit batch")?;
@@ -421,8 +399,7 @@ struct Offsets {
 }
 
 impl Offsets {
-    /// Reads the offsets of every aggregate in the batch, which the caller has
-    /// locked with [`lock_consumer`].
+    /// Reads and locks the offsets of every aggregate in the batch.
     async fn load<'a>(
         config: &ConsumerConfig,
         tx: &mut PgConnection,
@@ -435,7 +412,8 @@ impl Offsets {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT aggregate_type, aggregate_id, last_sequence FROM consumer_offsets
               WHERE consumer = $1
-                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+              FOR UPDATE",
         )
         .bind(&config.durable_name)
         .bind(&types)
@@ -508,36 +486,6 @@ impl Offsets {
     }
 }
 
-/// Takes the read model's lock for the rest of the transaction: the consumers of
-/// one handler (and one schema) apply their batches one after the other. Two
-/// workers started on one durable by mistake then cannot interleave, and the
-/// several consumers of one read model, such as `customers` fed by three streams,
-/// cannot deadlock on its rows. A deadlock costs a second before PostgreSQL sees
-/// it, and the xid it holds meanwhile stalls every relay in the cluster.
-///
-/// An advisory lock rather than `SELECT … FOR UPDATE` on the offsets: row locks
-/// give the transaction an xid from its start, and the relays of every database
-/// in the cluster wait for the oldest running xid (decision 0011). A reaction's
-/// batch runs commands for tens of milliseconds, so with row locks every relay
-/// lagged that much. Now the batch takes an xid only when it first writes, which
-/// the reactions leave to the end (decision 0017).
-async fn lock_consumer(
-    handler: &dyn Handler,
-    config: &ConsumerConfig,
-    tx: &mut PgConnection,
-) -> anyhow::Result<()> {
-    let schema = config.search_path.as_deref().unwrap_or("public");
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('consumer ' || $1 || ' in ' || $2, 0))",
-    )
-    .bind(handler.name())
-    .bind(schema)
-    .execute(tx)
-    .await
-    .context("lock the consumer")?;
-    Ok(())
-}
-
 /// Applies the event and records its sequence for its aggregate, unless that
 /// sequence or a later one is already recorded. Returns whether it was applied.
 async fn apply_once(
@@ -553,7 +501,7 @@ async fn apply_once(
     );
     let last: Option<i64> = sqlx::query_scalar(
         "SELECT last_sequence FROM consumer_offsets
-          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3 FOR UPDATE",
     )
     .bind(key.0)
     .bind(key.1)

@@ -22,9 +22,7 @@ use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{
-    apply_once, lock_consumer, save_checkpoint, Backoff, Commit, Consumer, Delivery, SequenceGap,
-};
+use super::{apply_once, save_checkpoint, Backoff, Commit, Consumer, Delivery, SequenceGap};
 use crate::dead_letters::{self, Parked};
 use crate::Envelope;
 
@@ -35,8 +33,7 @@ use crate::Envelope;
 pub(super) struct HandlerFailed {
     error: anyhow::Error,
     infrastructure: bool,
-    /// The event at fault, when the handler was given one event.
-    event_id: Option<String>,
+    event_id: String,
 }
 
 impl HandlerFailed {
@@ -46,23 +43,8 @@ impl HandlerFailed {
         Self {
             error,
             infrastructure,
-            event_id: Some(envelope.event_id.clone()),
+            event_id: envelope.event_id.clone(),
         }
-    }
-
-    /// Wraps what [`super::Handler::apply_all`] returned for a whole batch, unless
-    /// it already names the event at fault.
-    pub(super) fn of_batch(error: anyhow::Error) -> anyhow::Error {
-        if error.chain().any(|cause| cause.is::<HandlerFailed>()) {
-            return error;
-        }
-        let infrastructure = is_infrastructure(&error);
-        Self {
-            error,
-            infrastructure,
-            event_id: None,
-        }
-        .into()
     }
 }
 
@@ -134,14 +116,17 @@ struct Failures(HashMap<String, Attempts>);
 impl Failures {
     /// Counts a handler failure of the event that `error` names.
     fn record(&mut self, error: &anyhow::Error) {
-        let Some(event_id) = handler_failure(error).and_then(|f| f.event_id.clone()) else {
+        let Some(failed) = handler_failure(error) else {
             return;
         };
-        let attempts = self.0.entry(event_id).or_insert_with(|| Attempts {
-            count: 0,
-            first_failed_at: Utc::now(),
-            error: String::new(),
-        });
+        let attempts = self
+            .0
+            .entry(failed.event_id.clone())
+            .or_insert_with(|| Attempts {
+                count: 0,
+                first_failed_at: Utc::now(),
+                error: String::new(),
+            });
         attempts.count += 1;
         attempts.error = format!("{error:#}");
     }
@@ -244,7 +229,6 @@ async fn apply_isolated(
             .await
             .context("set the batch's search_path")?;
     }
-    lock_consumer(&*consumer.handler, config, &mut tx).await?;
     let mut waiting: HashSet<(&str, &str)> = HashSet::new();
     let mut first_held: Option<u64> = None;
     let (mut applied, mut parked, mut held) = (0, 0, 0);
