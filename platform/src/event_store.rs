@@ -1,11 +1,14 @@
 //! The command side's event store: cqrs-es aggregates persisted by postgres-es in the
 //! service's own database, plus reading the stored log back as [`Envelope`]s.
 
+mod cache;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{
-    EventUpcaster, PersistedEventRepository as _, PersistedEventStore, SerializedEvent,
+    EventStoreAggregateContext, EventUpcaster, PersistedEventRepository as _, PersistedEventStore,
+    SerializedEvent,
 };
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore as _};
 use domain::versioning::{self, VersionedEvent};
@@ -13,6 +16,8 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 use crate::envelope::{untag_payload, AggregateState, Envelope, CAUSATION_ID, CORRELATION_ID};
+use cache::AggregateCache;
+pub use cache::DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY;
 
 /// How often a command without `If-Match` is tried when other writers keep
 /// appending to the same aggregate between its load and its commit.
@@ -60,12 +65,15 @@ pub enum CommandError<E: std::error::Error> {
     Store(#[source] anyhow::Error),
 }
 
-/// An aggregate type's event store in one service's database.
+/// An aggregate type's event store in one service's database. It keeps the
+/// aggregates it wrote recently in memory (see [`cache`]), so that a command on
+/// one of them reads nothing before it appends.
 pub struct AggregateStore<A: Aggregate> {
     service: &'static str,
     store: PersistedEventStore<PostgresEventRepository, A>,
     pool: PgPool,
     services: A::Services,
+    cache: AggregateCache<A>,
 }
 
 impl<A> AggregateStore<A>
@@ -84,6 +92,16 @@ where
                 .with_upcasters(A::Event::upcasters()),
             pool,
             services,
+            cache: AggregateCache::new(cache::DEFAULT_CAPACITY),
+        }
+    }
+
+    /// The same store keeping at most `capacity` aggregates in memory; 0 makes
+    /// every command load its aggregate from the database.
+    pub fn with_cache_capacity(self, capacity: usize) -> Self {
+        Self {
+            cache: AggregateCache::new(capacity),
+            ..self
         }
     }
 
@@ -94,67 +112,135 @@ where
 
     /// Loads the aggregate, lets it decide, and appends what it decided in one
     /// transaction. Returns the aggregate's version afterwards: its last sequence.
+    ///
+    /// The first attempt takes the aggregate from memory when it is there. Only an
+    /// append is trusted to such a copy, since the events table's primary key
+    /// refuses an append to a stale one. A refusal, or a decision to append
+    /// nothing, is made again on the aggregate loaded from the database, and so
+    /// is every command with `If-Match`.
     pub async fn execute(
         &self,
         aggregate_id: &str,
         command: A::Command,
         context: &CommandContext,
     ) -> Result<i64, CommandError<A::Error>> {
+        self.execute_and_inspect(aggregate_id, command, context, |_| ())
+            .await
+            .map(|(version, ())| version)
+    }
+
+    /// [`Self::execute`], which also hands back what `inspect` reads from the
+    /// aggregate as the command left it, such as whether it refused something by
+    /// an event. That saves loading the aggregate again.
+    pub async fn execute_and_inspect<R>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        context: &CommandContext,
+        inspect: impl Fn(&A) -> R,
+    ) -> Result<(i64, R), CommandError<A::Error>> {
         let attempts = if context.expected_version.is_some() {
             1
         } else {
             CONFLICT_ATTEMPTS
         };
-        for attempt in 1..=attempts {
-            match self
-                .execute_once(aggregate_id, command.clone(), context)
-                .await
-            {
-                Err(CommandError::Conflict) if attempt < attempts => {
+        let mut attempt = 0;
+        let mut from_memory = context.expected_version.is_none();
+        loop {
+            let cached = if from_memory {
+                self.cache.take(aggregate_id)
+            } else {
+                None
+            };
+            let used_memory = cached.is_some();
+            from_memory = false;
+            let decided = self
+                .decide(aggregate_id, cached, command.clone(), context, &inspect)
+                .await;
+            let trusted = match &decided {
+                Ok(decided) => decided.appended,
+                Err(error) => matches!(error, CommandError::Store(_)),
+            };
+            if used_memory && !trusted {
+                // Decided on a copy from memory, which may be stale: decide again
+                // on the stored aggregate, at once, as there is no writer to wait for.
+                continue;
+            }
+            match decided {
+                Ok(decided) => return Ok((decided.version, decided.inspected)),
+                Err(CommandError::Conflict) if attempt + 1 < attempts => {
+                    attempt += 1;
                     tokio::time::sleep(conflict_backoff(attempt)).await;
                 }
-                outcome => return outcome,
+                Err(error) => return Err(error),
             }
         }
-        Err(CommandError::Conflict)
     }
 
-    async fn execute_once(
+    /// One attempt: the aggregate from `cached`, or else from the database,
+    /// decides, and what it decided is appended. The aggregate is kept in memory
+    /// afterwards unless the attempt left it in doubt.
+    async fn decide<R>(
         &self,
         aggregate_id: &str,
+        cached: Option<cache::Cached<A>>,
         command: A::Command,
         context: &CommandContext,
-    ) -> Result<i64, CommandError<A::Error>> {
-        let mut loaded = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(store_error)?;
-        let version = loaded.current_sequence as i64;
+        inspect: &impl Fn(&A) -> R,
+    ) -> Result<Decided<R>, CommandError<A::Error>> {
+        let (mut aggregate, version) = match cached {
+            Some(cached) => (cached.aggregate, cached.version),
+            None => {
+                let loaded = self
+                    .store
+                    .load_aggregate(aggregate_id)
+                    .await
+                    .map_err(store_error)?;
+                (loaded.aggregate, loaded.current_sequence)
+            }
+        };
         if let Some(expected) = context.expected_version {
-            if expected != version {
+            if expected != version as i64 {
                 return Err(CommandError::VersionMismatch {
                     expected,
-                    actual: version,
+                    actual: version as i64,
                 });
             }
         }
+        // The sink applies each event to the aggregate as it is written, so after
+        // `handle` the aggregate is already in the state its events describe.
         let sink = cqrs_es::event_sink::EventSink::default();
-        loaded
-            .aggregate
-            .handle(command, &self.services, &sink)
-            .await
-            .map_err(CommandError::Rejected)?;
+        let handled = aggregate.handle(command, &self.services, &sink).await;
         let events = sink.collect().await;
-        if events.is_empty() {
-            return Ok(version);
+        if let Err(refusal) = handled {
+            // Events written before the refusal changed the aggregate, not the store.
+            if events.is_empty() {
+                self.cache.put(aggregate_id, aggregate, version);
+            }
+            return Err(CommandError::Rejected(refusal));
         }
-        let written = events.len() as i64;
-        self.store
-            .commit(events, loaded, context.metadata())
-            .await
-            .map_err(store_error)?;
-        Ok(version + written)
+        let appended = !events.is_empty();
+        let version_after = version + events.len();
+        if appended {
+            // postgres-es reads only the id and sequence of the context it commits.
+            let committed = EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate: A::default(),
+                current_sequence: version,
+                current_snapshot: None,
+            };
+            self.store
+                .commit(events, committed, context.metadata())
+                .await
+                .map_err(store_error)?;
+        }
+        let inspected = inspect(&aggregate);
+        self.cache.put(aggregate_id, aggregate, version_after);
+        Ok(Decided {
+            version: version_after as i64,
+            appended,
+            inspected,
+        })
     }
 
     /// The current state of an aggregate and its version; version 0 means it has
@@ -282,6 +368,16 @@ fn replay<A: Aggregate>(
         aggregate.apply(event.payload);
     }
     Ok(Some((aggregate, target)))
+}
+
+/// What one attempt at a command decided.
+struct Decided<R> {
+    /// The aggregate's version afterwards.
+    version: i64,
+    /// Whether it appended events, rather than deciding that none were needed.
+    appended: bool,
+    /// What the caller read from the aggregate afterwards.
+    inspected: R,
 }
 
 /// A random pause that grows with each lost race, so that writers colliding on one

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use domain::inventory::{Product, ProductCommand, ReservationStatus};
+use domain::inventory::{Product, ProductCommand, ProductError, ReservationStatus};
 use domain::orders::{OrderEvent, PlacedLine};
 use domain::values::Quantity;
 use platform::consumer::Handler;
@@ -92,9 +92,7 @@ impl OrderReactions {
         };
         record_lines(tx, order_id, lines).await?;
         for (line, quantity) in lines.iter().zip(quantities) {
-            let command = ProductCommand::ReserveStock { order_id, quantity };
-            self.execute(&line.sku, command, context).await?;
-            if self.was_refused(&line.sku, order_id).await? {
+            if self.reserve(&line.sku, order_id, quantity, context).await? {
                 // The order will be rejected for this line, and the rejection releases
                 // what is held; reserving later lines would only hold them meanwhile.
                 tracing::info!(%order_id, sku = %line.sku, "stock refused; later lines left alone");
@@ -102,6 +100,31 @@ impl OrderReactions {
             }
         }
         Ok(())
+    }
+
+    /// Reserves one line, and tells whether the product refused it by an event
+    /// (too little stock, or no such product).
+    async fn reserve(
+        &self,
+        sku: &str,
+        order_id: Uuid,
+        quantity: Quantity,
+        context: &CommandContext,
+    ) -> anyhow::Result<bool> {
+        let command = ProductCommand::ReserveStock { order_id, quantity };
+        let refused = |product: &Product| {
+            product
+                .reservation(order_id)
+                .is_some_and(|reservation| reservation.status == ReservationStatus::Rejected)
+        };
+        let executed = self
+            .products
+            .execute_and_inspect(sku, command, context, refused)
+            .await;
+        match executed {
+            Ok((_, refused)) => Ok(refused),
+            Err(error) => skip_refusal(sku, "ReserveStock", error).map(|()| false),
+        }
     }
 
     /// Runs `command` on the product of every recorded line of the order.
@@ -122,9 +145,7 @@ impl OrderReactions {
         Ok(())
     }
 
-    /// Runs one command on a product. A refusal cannot turn into success on a
-    /// retry, so it is logged and skipped; a store failure or a conflict that
-    /// outlasted the store's own retries fails the batch, which is then retried.
+    /// Runs one command on a product.
     async fn execute(
         &self,
         sku: &str,
@@ -134,26 +155,21 @@ impl OrderReactions {
         let name = command_name(&command);
         match self.products.execute(sku, command, context).await {
             Ok(_) => Ok(()),
-            Err(CommandError::Rejected(refusal)) => {
-                tracing::warn!(sku, command = name, %refusal, "product refused; skipped");
-                Ok(())
-            }
-            Err(error) => {
-                Err(anyhow::Error::new(error)).with_context(|| format!("{name} on {sku}"))
-            }
+            Err(error) => skip_refusal(sku, name, error),
         }
     }
+}
 
-    /// Whether the product records a refused reservation for the order.
-    async fn was_refused(&self, sku: &str, order_id: Uuid) -> anyhow::Result<bool> {
-        let (product, _) = self
-            .products
-            .load(sku)
-            .await
-            .with_context(|| format!("load product {sku}"))?;
-        Ok(product
-            .reservation(order_id)
-            .is_some_and(|reservation| reservation.status == ReservationStatus::Rejected))
+/// A refusal cannot turn into success on a retry, so it is logged and skipped; a
+/// store failure or a conflict that outlasted the store's own retries fails the
+/// batch, which is then retried.
+fn skip_refusal(sku: &str, name: &str, error: CommandError<ProductError>) -> anyhow::Result<()> {
+    match error {
+        CommandError::Rejected(refusal) => {
+            tracing::warn!(sku, command = name, %refusal, "product refused; skipped");
+            Ok(())
+        }
+        error => Err(anyhow::Error::new(error)).with_context(|| format!("{name} on {sku}")),
     }
 }
 
