@@ -60,11 +60,14 @@ pub(super) async fn read_batch(
     checkpoint: Checkpoint,
     batch_size: usize,
 ) -> anyhow::Result<Vec<EventRow>> {
+    // `events.transaction_id`, not the select list's `transaction_id`, which is
+    // the bigint cast: ordered by that, the index is no use, and every read was
+    // a parallel scan and a sort (9-15 ms on 250,000 events) instead of a probe.
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY transaction_id, global_position
+          ORDER BY events.transaction_id, events.global_position
           LIMIT $3"
     );
     sqlx::query_as(&sql)
@@ -80,15 +83,21 @@ pub(super) async fn read_batch(
 /// committed, but at or above the oldest transaction still running somewhere in
 /// the cluster. Their `NOTIFY` has come and gone, so the relay must look again.
 pub(super) async fn held_back(pool: &PgPool, checkpoint: Checkpoint) -> anyhow::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events
-                         WHERE (transaction_id, global_position) > ($1::text::xid8, $2))",
+    // Not `EXISTS (…)`: the planner then expects a third of the table to match
+    // and scans it from the start, which took 40 ms on 250,000 events, every
+    // time the relay caught up. Ordered by the index, the look is one probe.
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT global_position FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+          ORDER BY transaction_id, global_position
+          LIMIT 1",
     )
     .bind(checkpoint.transaction_id)
     .bind(checkpoint.global_position)
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await
-    .context("look for events behind the xmin horizon")
+    .context("look for events behind the xmin horizon")?;
+    Ok(next.is_some())
 }
 
 /// Wake-ups from `LISTEN events_appended`. A task of its own receives them, so

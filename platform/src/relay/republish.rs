@@ -293,7 +293,7 @@ async fn last_committed(pool: &PgPool) -> anyhow::Result<Option<Checkpoint>> {
     sqlx::query_as(
         "SELECT transaction_id::text::bigint AS transaction_id, global_position FROM events
           WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+          ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await
@@ -335,7 +335,7 @@ async fn held_prefix(
     let last = message_position(stream, pool, state.last_sequence).await?;
     let log_first = sqlx::query_as::<_, Checkpoint>(
         "SELECT transaction_id::text::bigint AS transaction_id, global_position FROM events
-          ORDER BY transaction_id, global_position LIMIT 1",
+          ORDER BY events.transaction_id, events.global_position LIMIT 1",
     )
     .fetch_optional(pool)
     .await
