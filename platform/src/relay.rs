@@ -39,8 +39,14 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest delay between two publish attempts while NATS is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// First pause before looking again for events held back by a running transaction;
-/// it doubles up to the poll interval while they stay held back.
+/// it doubles up to [`MAX_HELD_BACK_RECHECK`] while they stay held back.
 const HELD_BACK_RECHECK: Duration = Duration::from_millis(2);
+/// Longest pause between two looks at events held back. Under load some short
+/// transaction in the cluster nearly always holds the horizon, and each look
+/// that found it held doubled the pause: an event then waited up to 60 ms per
+/// saga hop after its blocker had ended. A long blocker costs one cheap query
+/// per this interval instead.
+const MAX_HELD_BACK_RECHECK: Duration = Duration::from_millis(8);
 /// How long a batch in flight may still take to finish once shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -167,7 +173,9 @@ impl Relay {
                         }
                         Drained::HeldBack => {
                             let pause = recheck;
-                            recheck = (recheck * 2).min(self.config.poll_interval);
+                            recheck = (recheck * 2)
+                                .min(MAX_HELD_BACK_RECHECK)
+                                .min(self.config.poll_interval);
                             pause
                         }
                     };
