@@ -11,8 +11,9 @@ use utoipa::IntoParams;
 /// Longest wait for the read model to reach a requested `min_version`.
 pub const MIN_VERSION_WAIT: Duration = Duration::from_secs(2);
 
-/// How often the read model is looked at again while waiting.
-const MIN_VERSION_POLL: Duration = Duration::from_millis(10);
+/// How often the read model is looked at again while waiting: a primary-key
+/// lookup, and a read model is usually a few milliseconds behind its command.
+const MIN_VERSION_POLL: Duration = Duration::from_millis(2);
 
 /// Read-your-writes for one aggregate.
 #[derive(Debug, Deserialize, IntoParams)]
