@@ -42,6 +42,27 @@ pub trait Handler: Send + Sync {
     /// a dead letter (see [`crate::dead_letters`]). An error caused by a lost
     /// database connection is retried forever instead.
     async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()>;
+
+    /// Applies a batch's new events, in stream order, inside the batch's
+    /// transaction. The default applies them one by one. A read model may fold
+    /// them and write each row once, as long as the effect is that of
+    /// [`Self::apply`] on each in turn: after an error the consumer goes back to
+    /// `apply`, event by event, to find the event at fault.
+    async fn apply_all(&self, tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
+        for envelope in events {
+            let span = tracing::info_span!(
+                "event",
+                event_id = %envelope.event_id,
+                correlation_id = envelope.correlation_id().unwrap_or(""),
+            );
+            self.apply(tx, envelope)
+                .instrument(span)
+                .await
+                .map_err(|error| retry::HandlerFailed::new(error, envelope))
+                .with_context(|| format!("apply event {}", envelope.event_id))?;
+        }
+        Ok(())
+    }
 }
 
 /// Where a consumer reads from and how it paces itself.
@@ -357,26 +378,22 @@ pub async fn apply_batch<'a>(
     }
     let batch: Vec<(&Envelope, u64)> = batch.into_iter().collect();
     let mut offsets = Offsets::load(config, &mut tx, batch.iter().map(|(e, _)| *e)).await?;
-    let (mut applied, mut last) = (0, 0);
+    let mut new = Vec::with_capacity(batch.len());
+    let mut last = 0;
     for (envelope, stream_sequence) in batch {
         last = last.max(stream_sequence);
-        if !offsets.is_next(config, envelope)? {
-            continue;
+        if offsets.is_next(config, envelope)? {
+            offsets.advance(envelope);
+            new.push(envelope);
         }
-        let span = tracing::info_span!(
-            "event",
-            event_id = %envelope.event_id,
-            correlation_id = envelope.correlation_id().unwrap_or(""),
-        );
-        handler
-            .apply(&mut tx, envelope)
-            .instrument(span)
-            .await
-            .map_err(|error| retry::HandlerFailed::new(error, envelope))
-            .with_context(|| format!("apply event {}", envelope.event_id))?;
-        offsets.advance(envelope);
-        applied += 1;
     }
+    if !new.is_empty() {
+        handler
+            .apply_all(&mut tx, &new)
+            .await
+            .map_err(retry::HandlerFailed::of_batch)?;
+    }
+    let applied = new.len() as u64;
     offsets.save(config, &mut tx).await?;
     save_checkpoint(config, &mut tx, last, applied).await?;
     tx.commit().await.context("commit batch")?;

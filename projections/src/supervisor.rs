@@ -10,7 +10,7 @@ use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, consumer};
 use platform::config::CommonArgs;
-use platform::consumer::Consumer;
+use platform::consumer::{Consumer, ConsumerConfig};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -22,6 +22,12 @@ use crate::rebuild::{self, Versions};
 
 /// How often a rebuild's progress is checked for having caught up.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Most events a rebuild's consumer applies per transaction. A rebuild reads a
+/// stream that is all there already, and a handler that folds its batch (such
+/// as `products`) writes each row once per batch, so large batches are what
+/// make it fast; a few thousand still commit within tens of milliseconds.
+const REBUILD_BATCH_SIZE: usize = 4096;
 
 /// Runs one projection's consumers and rebuilds.
 pub struct Supervisor {
@@ -213,7 +219,7 @@ impl Supervisor {
             let live = ack_floor(&self.jetstream, &stream, source.durable_name).await?;
             let rebuilt =
                 ack_floor(&self.jetstream, &stream, &source.rebuild_durable_name()).await?;
-            let consumer = self.consumer(source, source.durable_name, None);
+            let consumer = self.consumer(source.consumer_config(source.durable_name, &self.common));
             consumer.reposition(live.min(rebuilt) + 1).await?;
         }
         rebuild::switch(&self.pool, self.projection, target).await?;
@@ -230,15 +236,17 @@ impl Supervisor {
 
     fn start_live(&self, shutdown: &CancellationToken) -> Running {
         self.start(shutdown, |source| {
-            self.consumer(source, source.durable_name, None)
+            self.consumer(source.consumer_config(source.durable_name, &self.common))
         })
     }
 
     fn start_rebuild(&self, shutdown: &CancellationToken) -> Running {
         let search_path = rebuild::search_path(self.projection);
         self.start(shutdown, |source| {
-            let durable = source.rebuild_durable_name();
-            self.consumer(source, &durable, Some(search_path.clone()))
+            let mut config = source.consumer_config(&source.rebuild_durable_name(), &self.common);
+            config.search_path = Some(search_path.clone());
+            config.batch_size = REBUILD_BATCH_SIZE;
+            self.consumer(config)
         })
     }
 
@@ -255,14 +263,7 @@ impl Supervisor {
         Running { token, tasks }
     }
 
-    fn consumer(
-        &self,
-        source: &SourceSpec,
-        durable: &str,
-        search_path: Option<String>,
-    ) -> Consumer {
-        let mut config = source.consumer_config(durable, &self.common);
-        config.search_path = search_path;
+    fn consumer(&self, config: ConsumerConfig) -> Consumer {
         let handler = (self.projection.handler)();
         Consumer::new(self.jetstream.clone(), self.pool.clone(), handler, config)
     }

@@ -33,7 +33,8 @@ use crate::Envelope;
 pub(super) struct HandlerFailed {
     error: anyhow::Error,
     infrastructure: bool,
-    event_id: String,
+    /// The event at fault, when the handler was given one event.
+    event_id: Option<String>,
 }
 
 impl HandlerFailed {
@@ -43,8 +44,23 @@ impl HandlerFailed {
         Self {
             error,
             infrastructure,
-            event_id: envelope.event_id.clone(),
+            event_id: Some(envelope.event_id.clone()),
         }
+    }
+
+    /// Wraps what [`super::Handler::apply_all`] returned for a whole batch, unless
+    /// it already names the event at fault.
+    pub(super) fn of_batch(error: anyhow::Error) -> anyhow::Error {
+        if error.chain().any(|cause| cause.is::<HandlerFailed>()) {
+            return error;
+        }
+        let infrastructure = is_infrastructure(&error);
+        Self {
+            error,
+            infrastructure,
+            event_id: None,
+        }
+        .into()
     }
 }
 
@@ -116,17 +132,14 @@ struct Failures(HashMap<String, Attempts>);
 impl Failures {
     /// Counts a handler failure of the event that `error` names.
     fn record(&mut self, error: &anyhow::Error) {
-        let Some(failed) = handler_failure(error) else {
+        let Some(event_id) = handler_failure(error).and_then(|f| f.event_id.clone()) else {
             return;
         };
-        let attempts = self
-            .0
-            .entry(failed.event_id.clone())
-            .or_insert_with(|| Attempts {
-                count: 0,
-                first_failed_at: Utc::now(),
-                error: String::new(),
-            });
+        let attempts = self.0.entry(event_id).or_insert_with(|| Attempts {
+            count: 0,
+            first_failed_at: Utc::now(),
+            error: String::new(),
+        });
         attempts.count += 1;
         attempts.error = format!("{error:#}");
     }
