@@ -1,0 +1,270 @@
+//! A batch of order events folded into the rows it writes, so that a batch costs
+//! four statements whatever its size: new orders, their lines, line prices, and
+//! one update of every order the batch moved. The effect is that of applying the
+//! events one by one (see [`super::OrdersProjection::apply`]).
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use domain::orders::{OrderEvent, OrderStatus, PlacedLine};
+use platform::Envelope;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{change, Change};
+use crate::events::{aggregate_uuid, decode};
+
+/// The rows a batch writes.
+#[derive(Default)]
+pub(super) struct Fold {
+    placed: Vec<Placed>,
+    /// The line prices of the batch, the last one per order and sku.
+    prices: HashMap<(Uuid, String), i64>,
+    /// Each moved order's folded change, in the order first met.
+    moved: Vec<Moved>,
+    moved_at: HashMap<Uuid, usize>,
+}
+
+/// An order placed in the batch, as `OrderPlaced` inserts it.
+struct Placed {
+    id: Uuid,
+    customer_id: Uuid,
+    lines: Vec<PlacedLine>,
+    version: i64,
+    placed_at: DateTime<Utc>,
+}
+
+/// What the batch's later events do to one order's row.
+struct Moved {
+    id: Uuid,
+    change: Change,
+    /// The time of the event that set `change.operator_needed`.
+    operator_needed_at: Option<DateTime<Utc>>,
+    version: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl Fold {
+    /// Folds one event in, after every earlier event of the batch.
+    pub(super) fn add(&mut self, envelope: &Envelope) -> anyhow::Result<()> {
+        let order_id = aggregate_uuid(envelope)?;
+        let change = match decode::<OrderEvent>(envelope)? {
+            OrderEvent::OrderPlaced {
+                customer_id, lines, ..
+            } => {
+                self.placed.push(Placed {
+                    id: order_id,
+                    customer_id,
+                    lines,
+                    version: envelope.sequence,
+                    placed_at: envelope.recorded_at,
+                });
+                return Ok(());
+            }
+            OrderEvent::OrderLineReserved {
+                sku,
+                unit_price_cents,
+                ..
+            } => {
+                self.prices.insert((order_id, sku), unit_price_cents);
+                Change::default()
+            }
+            other => change(other)?,
+        };
+        self.moved(order_id, change, envelope);
+        Ok(())
+    }
+
+    /// Merges `change` into the order's row: a later value replaces an earlier
+    /// one, and the row takes the event's version and time.
+    fn moved(&mut self, id: Uuid, change: Change, envelope: &Envelope) {
+        let (version, updated_at) = (envelope.sequence, envelope.recorded_at);
+        let operator_needed_at = change.operator_needed.as_ref().map(|_| updated_at);
+        let Some(&index) = self.moved_at.get(&id) else {
+            self.moved_at.insert(id, self.moved.len());
+            self.moved.push(Moved {
+                id,
+                change,
+                operator_needed_at,
+                version,
+                updated_at,
+            });
+            return;
+        };
+        let row = &mut self.moved[index];
+        if change.operator_needed.is_some() {
+            row.operator_needed_at = operator_needed_at;
+        }
+        row.change = Change {
+            status: change.status.or(row.change.status.take()),
+            total_cents: change.total_cents.or(row.change.total_cents),
+            reason: change.reason.or(row.change.reason.take()),
+            operator_needed: change.operator_needed.or(row.change.operator_needed.take()),
+        };
+        row.version = version;
+        row.updated_at = updated_at;
+    }
+
+    /// Writes the batch: the orders it placed and their lines first, so that the
+    /// prices and changes of the same batch find them.
+    pub(super) async fn write(self, tx: &mut PgConnection) -> anyhow::Result<()> {
+        insert_placed(tx, &self.placed).await?;
+        price_lines(tx, &self.prices).await?;
+        update_moved(tx, &self.moved).await
+    }
+}
+
+/// Inserts the placed orders and their lines. `ON CONFLICT DO NOTHING` keeps a
+/// replayed `OrderPlaced` from failing on, or rewinding, an order that moved on.
+async fn insert_placed(tx: &mut PgConnection, placed: &[Placed]) -> anyhow::Result<()> {
+    if placed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = placed.iter().map(|order| order.id).collect();
+    let customers: Vec<Uuid> = placed.iter().map(|order| order.customer_id).collect();
+    let versions: Vec<i64> = placed.iter().map(|order| order.version).collect();
+    let times: Vec<DateTime<Utc>> = placed.iter().map(|order| order.placed_at).collect();
+    sqlx::query(
+        "INSERT INTO orders (id, customer_id, status, version, placed_at, updated_at)
+         SELECT id, customer_id, 'PENDING', version, placed_at, placed_at
+           FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[])
+                AS placed (id, customer_id, version, placed_at)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&customers)
+    .bind(&versions)
+    .bind(&times)
+    .execute(&mut *tx)
+    .await
+    .context("insert the batch's orders")?;
+
+    let (mut orders, mut numbers, mut skus, mut quantities) = (vec![], vec![], vec![], vec![]);
+    for order in placed {
+        for (number, line) in (1i32..).zip(&order.lines) {
+            orders.push(order.id);
+            numbers.push(number);
+            skus.push(line.sku.as_str());
+            quantities
+                .push(i64::try_from(line.quantity).context("a quantity does not fit in bigint")?);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, line_number, sku, quantity)
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&orders)
+    .bind(&numbers)
+    .bind(&skus)
+    .bind(&quantities)
+    .execute(tx)
+    .await
+    .context("insert the lines of the batch's orders")?;
+    Ok(())
+}
+
+/// Sets the reserved lines' unit prices; each must find its line.
+async fn price_lines(
+    tx: &mut PgConnection,
+    prices: &HashMap<(Uuid, String), i64>,
+) -> anyhow::Result<()> {
+    if prices.is_empty() {
+        return Ok(());
+    }
+    let (mut orders, mut skus, mut cents) = (vec![], vec![], vec![]);
+    for ((order, sku), price) in prices {
+        orders.push(*order);
+        skus.push(sku.as_str());
+        cents.push(*price);
+    }
+    let priced: Vec<(Uuid, String)> = sqlx::query_as(
+        "UPDATE order_lines AS line SET unit_price_cents = priced.cents
+           FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS priced (order_id, sku, cents)
+          WHERE line.order_id = priced.order_id AND line.sku = priced.sku
+      RETURNING line.order_id, line.sku",
+    )
+    .bind(&orders)
+    .bind(&skus)
+    .bind(&cents)
+    .fetch_all(tx)
+    .await
+    .context("price the batch's order lines")?;
+    if priced.len() < prices.len() {
+        let priced: std::collections::HashSet<_> = priced.into_iter().collect();
+        if let Some((order, sku)) = prices.keys().find(|key| !priced.contains(*key)) {
+            anyhow::bail!("order {order} has no line {sku} in the read model");
+        }
+    }
+    Ok(())
+}
+
+/// Moves every changed order to its last event's version. The version guard keeps
+/// a replayed old event from rewinding a row; a row that is missing altogether
+/// means the read model lost its `OrderPlaced`, which is an error.
+async fn update_moved(tx: &mut PgConnection, moved: &[Moved]) -> anyhow::Result<()> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = moved.iter().map(|row| row.id).collect();
+    let statuses: Vec<Option<&str>> = moved
+        .iter()
+        .map(|row| row.change.status.map(OrderStatus::as_str))
+        .collect();
+    let totals: Vec<Option<i64>> = moved.iter().map(|row| row.change.total_cents).collect();
+    let reasons: Vec<Option<&str>> = moved
+        .iter()
+        .map(|row| row.change.reason.as_deref())
+        .collect();
+    let operators: Vec<Option<&serde_json::Value>> = moved
+        .iter()
+        .map(|row| row.change.operator_needed.as_ref())
+        .collect();
+    let operators_at: Vec<Option<DateTime<Utc>>> =
+        moved.iter().map(|row| row.operator_needed_at).collect();
+    let versions: Vec<i64> = moved.iter().map(|row| row.version).collect();
+    let times: Vec<DateTime<Utc>> = moved.iter().map(|row| row.updated_at).collect();
+    let updated: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE orders AS o
+            SET status = COALESCE(c.status, o.status),
+                total_cents = COALESCE(c.total_cents, o.total_cents),
+                reason = COALESCE(c.reason, o.reason),
+                operator_needed = COALESCE(
+                    c.operator_needed || jsonb_build_object('at', c.operator_needed_at),
+                    o.operator_needed),
+                version = c.version,
+                updated_at = c.updated_at
+           FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::jsonb[],
+                       $6::timestamptz[], $7::bigint[], $8::timestamptz[])
+                AS c (id, status, total_cents, reason, operator_needed, operator_needed_at,
+                      version, updated_at)
+          WHERE o.id = c.id AND o.version < c.version
+      RETURNING o.id",
+    )
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&totals)
+    .bind(&reasons)
+    .bind(&operators)
+    .bind(&operators_at)
+    .bind(&versions)
+    .bind(&times)
+    .fetch_all(&mut *tx)
+    .await
+    .context("update the batch's orders")?;
+    if updated.len() == ids.len() {
+        return Ok(());
+    }
+    let updated: std::collections::HashSet<Uuid> = updated.into_iter().collect();
+    let unmoved: Vec<Uuid> = ids.into_iter().filter(|id| !updated.contains(id)).collect();
+    let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
+        .bind(&unmoved)
+        .fetch_all(tx)
+        .await
+        .context("look up the orders the batch did not move")?;
+    if let Some(missing) = unmoved.iter().find(|id| !found.contains(id)) {
+        anyhow::bail!("order {missing} is not in the read model");
+    }
+    Ok(())
+}
