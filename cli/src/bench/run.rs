@@ -106,7 +106,10 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
     let products = setup::products(client, urls).await?;
     let window = Window::of(args.measurement());
     // Created early, so that payments has heard of them before the saga runs.
-    let customers = if args.wants(Scenario::Saga) || args.wants(Scenario::Queries) {
+    let customers = if [Scenario::Saga, Scenario::Queries, Scenario::Rebuild]
+        .iter()
+        .any(|scenario| args.wants(*scenario))
+    {
         setup::customers(client, urls, CUSTOMERS).await?
     } else {
         Vec::new()
@@ -164,11 +167,12 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
         orders = ids;
     }
     if args.wants(Scenario::Rebuild) {
-        report.rebuild = Some(if args.smoke && !args.only.contains(&Scenario::Rebuild) {
+        let rebuilt = if args.smoke && !args.only.contains(&Scenario::Rebuild) {
             Err("skipped in a smoke run".to_owned())
         } else {
-            rebuild_projections(args, client, &products).await
-        });
+            rebuild_projections(args, client, &products, &customers, report).await
+        };
+        report.rebuild = Some(rebuilt);
     }
     if args.wants(Scenario::Queries) {
         report.queries = query_load(client, urls, &products, orders, window).await;
@@ -257,50 +261,80 @@ async fn command_load(
     ceiling.drop().await
 }
 
-/// Tops the streams up to `--rebuild-events`, then rebuilds the products and the
-/// orders projections one after the other.
+/// Tops the products and the orders streams up to `--rebuild-events` each, waits
+/// until everything downstream has caught up, then rebuilds the two projections
+/// one after the other.
 async fn rebuild_projections(
     args: &BenchArgs,
     client: &Client,
     products: &Arc<Products>,
+    customers: &[String],
+    report: &mut Report,
 ) -> Result<Vec<rebuild::Rebuilt>, String> {
     let projections_url = &args.urls.projections_url;
     rebuild::available(client, projections_url).await?;
-    loop {
-        let mut events = 0;
-        for name in ["products", "orders"] {
-            events += rebuild::projection(client, projections_url, name)
-                .await?
-                .events();
-        }
-        if events >= args.rebuild_events {
-            break;
-        }
-        say(format!(
-            "rebuild: the streams hold {events} events; restocking up to {}",
-            args.rebuild_events
-        ));
-        let topped = commands::restock(
+    top_up(args, client, "products", "restocking", || {
+        commands::restock(
             client,
             &args.urls.inventory_url,
             products,
             32,
             Window::of(Duration::from_secs(10)),
         )
-        .await;
-        if topped.operations == 0 {
-            return Err(format!(
-                "could not top the streams up: {:?}",
-                topped.first_error
-            ));
-        }
-    }
+    })
+    .await?;
+    let customers = Arc::new(customers.to_vec());
+    top_up(args, client, "orders", "placing orders", || {
+        commands::place_orders(
+            client,
+            &args.urls.orders_url,
+            products,
+            &customers,
+            8,
+            Window::of(Duration::from_secs(3)),
+        )
+    })
+    .await?;
+    settle(args, client, report).await;
     let mut rebuilt = Vec::new();
     for name in ["products", "orders"] {
         say(format!("rebuilding {name}"));
         rebuilt.push(rebuild::rebuild(client, projections_url, name).await?);
     }
     Ok(rebuilt)
+}
+
+/// Runs `load` until the streams of projection `name` hold `--rebuild-events`.
+async fn top_up<F, Fut>(
+    args: &BenchArgs,
+    client: &Client,
+    name: &str,
+    doing: &str,
+    load: F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Summary>,
+{
+    loop {
+        let events = rebuild::projection(client, &args.urls.projections_url, name)
+            .await?
+            .events();
+        if events >= args.rebuild_events {
+            return Ok(());
+        }
+        say(format!(
+            "rebuild: the {name} streams hold {events} events; {doing} up to {}",
+            args.rebuild_events
+        ));
+        let topped = load().await;
+        if topped.operations == 0 {
+            return Err(format!(
+                "could not top the {name} streams up: {:?}",
+                topped.first_error
+            ));
+        }
+    }
 }
 
 /// Product and order reads by key, direct and through the gateway.
