@@ -409,14 +409,34 @@ fn aggregate_key(envelope: &Envelope) -> (String, String) {
 }
 
 /// The aggregate offsets of one batch, read with one query and written back with
-/// one: per event, only the handler's own statements reach the database.
+/// two: per event, only the handler's own statements reach the database.
+///
+/// They are read without a row lock and written back only where they still hold
+/// what was read, so a batch takes no transaction id before its first write. A
+/// row lock (`SELECT … FOR UPDATE`) gave every batch one from its start, and the
+/// relays of every database in the cluster wait for the oldest running one
+/// (decision 0011): a reaction's batch, which runs its commands in between, held
+/// back its own events, and every other relay's, for as long as it ran.
 struct Offsets {
+    /// Each aggregate's last applied sequence as read, 0 when it had none.
+    read: HashMap<(String, String), i64>,
     last: HashMap<(String, String), i64>,
     changed: HashSet<(String, String)>,
 }
 
+/// Another batch of the same consumer recorded offsets of this batch's aggregates
+/// after this one read them: two workers on one durable, or a redelivery racing
+/// its original. The batch rolls back and is applied again from fresh offsets,
+/// which then skip what the other batch applied.
+#[derive(Debug, thiserror::Error)]
+#[error("consumer {consumer}: another batch moved {moved} of this batch's aggregate offsets")]
+struct OffsetsMoved {
+    consumer: String,
+    moved: usize,
+}
+
 impl Offsets {
-    /// Reads and locks the offsets of every aggregate in the batch.
+    /// Reads the offsets of every aggregate in the batch.
     async fn load<'a>(
         config: &ConsumerConfig,
         tx: &mut PgConnection,
@@ -429,8 +449,7 @@ impl Offsets {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT aggregate_type, aggregate_id, last_sequence FROM consumer_offsets
               WHERE consumer = $1
-                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-              FOR UPDATE",
+                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
         )
         .bind(&config.durable_name)
         .bind(&types)
@@ -438,12 +457,13 @@ impl Offsets {
         .fetch_all(&mut *tx)
         .await
         .context("read the aggregate offsets")?;
-        let last = rows
+        let read: HashMap<_, _> = rows
             .into_iter()
             .map(|(kind, id, sequence)| ((kind, id), sequence))
             .collect();
         Ok(Self {
-            last,
+            last: read.clone(),
+            read,
             changed: HashSet::new(),
         })
     }
@@ -473,33 +493,79 @@ impl Offsets {
         self.changed.insert(key);
     }
 
-    /// Writes the offsets that moved, in one statement.
+    /// Writes the offsets that moved: an update of those that had a row, where
+    /// it still holds what was read, and an insert of the others, where no row
+    /// has appeared meanwhile. Fails with [`OffsetsMoved`] when any of them was
+    /// written by another batch in between.
     async fn save(&self, config: &ConsumerConfig, tx: &mut PgConnection) -> anyhow::Result<()> {
-        if self.changed.is_empty() {
-            return Ok(());
-        }
-        let mut types = Vec::with_capacity(self.changed.len());
-        let mut ids = Vec::with_capacity(self.changed.len());
-        let mut sequences = Vec::with_capacity(self.changed.len());
+        let (mut known, mut new) = (OffsetRows::default(), OffsetRows::default());
         for key in &self.changed {
-            types.push(key.0.as_str());
-            ids.push(key.1.as_str());
-            sequences.push(self.last[key]);
+            match self.read.get(key) {
+                Some(read) => known.push(key, self.last[key], *read),
+                None => new.push(key, self.last[key], 0),
+            }
         }
-        sqlx::query(
-            "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
-             ON CONFLICT (consumer, aggregate_type, aggregate_id)
-             DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
-        )
-        .bind(&config.durable_name)
-        .bind(&types)
-        .bind(&ids)
-        .bind(&sequences)
-        .execute(tx)
-        .await
-        .context("record the aggregate offsets")?;
+        let mut written = 0;
+        if !known.types.is_empty() {
+            written += sqlx::query(
+                "UPDATE consumer_offsets AS o SET last_sequence = moved.last_sequence
+                   FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+                        AS moved (aggregate_type, aggregate_id, last_sequence, was)
+                  WHERE o.consumer = $1 AND o.aggregate_type = moved.aggregate_type
+                    AND o.aggregate_id = moved.aggregate_id AND o.last_sequence = moved.was",
+            )
+            .bind(&config.durable_name)
+            .bind(&known.types)
+            .bind(&known.ids)
+            .bind(&known.sequences)
+            .bind(&known.read)
+            .execute(&mut *tx)
+            .await
+            .context("record the aggregate offsets")?
+            .rows_affected();
+        }
+        if !new.types.is_empty() {
+            written += sqlx::query(
+                "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+                 ON CONFLICT (consumer, aggregate_type, aggregate_id) DO NOTHING",
+            )
+            .bind(&config.durable_name)
+            .bind(&new.types)
+            .bind(&new.ids)
+            .bind(&new.sequences)
+            .execute(&mut *tx)
+            .await
+            .context("record the new aggregate offsets")?
+            .rows_affected();
+        }
+        let expected = self.changed.len() as u64;
+        if written < expected {
+            return Err(OffsetsMoved {
+                consumer: config.durable_name.clone(),
+                moved: (expected - written) as usize,
+            }
+            .into());
+        }
         Ok(())
+    }
+}
+
+/// Offsets to write, column by column.
+#[derive(Default)]
+struct OffsetRows<'a> {
+    types: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    sequences: Vec<i64>,
+    read: Vec<i64>,
+}
+
+impl<'a> OffsetRows<'a> {
+    fn push(&mut self, key: &'a (String, String), sequence: i64, read: i64) {
+        self.types.push(&key.0);
+        self.ids.push(&key.1);
+        self.sequences.push(sequence);
+        self.read.push(read);
     }
 }
 
