@@ -18,6 +18,7 @@ use platform::consumer::Handler;
 use platform::event_store::{AggregateStore, CommandContext, CommandError};
 use platform::Envelope;
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The JetStream durable name of the saga consumer, also the key of its
@@ -53,33 +54,111 @@ impl Handler for OrderReactions {
     }
 
     async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
+        self.apply_all(tx, &[envelope]).await
+    }
+
+    /// Runs the batch's commands first and records the placed orders' lines
+    /// last. The batch's transaction then takes its id only at the end, and the
+    /// events the commands append are not held back behind it meanwhile: the
+    /// relays wait for the oldest running transaction id in the cluster.
+    async fn apply_all(&self, tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
+        let mut placed = PlacedLines::default();
+        for envelope in events {
+            let span = tracing::info_span!(
+                "event",
+                event_id = %envelope.event_id,
+                correlation_id = envelope.correlation_id().unwrap_or(""),
+            );
+            self.react(tx, envelope, &mut placed)
+                .instrument(span)
+                .await
+                .with_context(|| format!("react to {}", envelope.event_id))?;
+        }
+        placed.record(tx).await
+    }
+}
+
+/// The lines of the orders placed in a batch, recorded when the batch ends.
+#[derive(Default)]
+struct PlacedLines(Vec<(Uuid, Vec<PlacedLine>)>);
+
+impl PlacedLines {
+    /// The skus of an order placed in this batch.
+    fn skus(&self, order_id: Uuid) -> impl Iterator<Item = String> + '_ {
+        self.0
+            .iter()
+            .filter(move |(placed, _)| *placed == order_id)
+            .flat_map(|(_, lines)| lines.iter().map(|line| line.sku.clone()))
+    }
+
+    /// Stores every order's lines in the batch's transaction; a redelivery adds
+    /// nothing.
+    async fn record(self, tx: &mut PgConnection) -> anyhow::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let (mut orders, mut skus, mut quantities) = (vec![], vec![], vec![]);
+        for (order_id, lines) in &self.0 {
+            for line in lines {
+                orders.push(*order_id);
+                skus.push(line.sku.as_str());
+                quantities.push(
+                    i64::try_from(line.quantity)
+                        .context("a line quantity does not fit in bigint")?,
+                );
+            }
+        }
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, sku, quantity)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])
+             ON CONFLICT (order_id, sku) DO NOTHING",
+        )
+        .bind(&orders)
+        .bind(&skus)
+        .bind(&quantities)
+        .execute(tx)
+        .await
+        .context("record the lines of the batch's orders")?;
+        Ok(())
+    }
+}
+
+impl OrderReactions {
+    /// Runs the commands one order event calls for.
+    async fn react(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &Envelope,
+        placed: &mut PlacedLines,
+    ) -> anyhow::Result<()> {
         let Some((order_id, event)) = order_event(envelope) else {
             return Ok(());
         };
         let context = command_context(envelope);
         match event {
             OrderEvent::OrderPlaced { lines, .. } => {
-                self.reserve_lines(tx, order_id, &lines, &context).await
+                self.reserve_lines(order_id, &lines, &context).await?;
+                placed.0.push((order_id, lines));
+                Ok(())
             }
             OrderEvent::OrderRejected { .. } | OrderEvent::OrderCancelled { .. } => {
                 let command = ProductCommand::ReleaseReservation { order_id };
-                self.on_every_line(tx, order_id, command, &context).await
+                self.on_every_line(tx, placed, order_id, command, &context)
+                    .await
             }
             OrderEvent::OrderShipped {} => {
                 let command = ProductCommand::CommitReservation { order_id };
-                self.on_every_line(tx, order_id, command, &context).await
+                self.on_every_line(tx, placed, order_id, command, &context)
+                    .await
             }
             _ => Ok(()),
         }
     }
-}
 
-impl OrderReactions {
-    /// Records the order's lines, then reserves them one by one and stops at the
-    /// first refusal: the order is then rejected, and that releases every line.
+    /// Reserves the order's lines one by one and stops at the first refusal: the
+    /// order is then rejected, and that releases every line.
     async fn reserve_lines(
         &self,
-        tx: &mut PgConnection,
         order_id: Uuid,
         lines: &[PlacedLine],
         context: &CommandContext,
@@ -90,7 +169,6 @@ impl OrderReactions {
             tracing::error!(%order_id, "an order line's quantity is out of range; order skipped");
             return Ok(());
         };
-        record_lines(tx, order_id, lines).await?;
         for (line, quantity) in lines.iter().zip(quantities) {
             if self.reserve(&line.sku, order_id, quantity, context).await? {
                 // The order will be rejected for this line, and the rejection releases
@@ -127,15 +205,18 @@ impl OrderReactions {
         }
     }
 
-    /// Runs `command` on the product of every recorded line of the order.
+    /// Runs `command` on the product of every line of the order: recorded, or
+    /// placed earlier in this batch.
     async fn on_every_line(
         &self,
         tx: &mut PgConnection,
+        placed: &PlacedLines,
         order_id: Uuid,
         command: ProductCommand,
         context: &CommandContext,
     ) -> anyhow::Result<()> {
-        let skus = recorded_skus(tx, order_id).await?;
+        let mut skus = recorded_skus(tx, order_id).await?;
+        skus.extend(placed.skus(order_id));
         if skus.is_empty() {
             tracing::warn!(%order_id, "no recorded lines for this order; nothing to do");
         }
@@ -217,33 +298,6 @@ fn line_quantities(lines: &[PlacedLine]) -> Option<Vec<Quantity>> {
                 .and_then(|units| Quantity::parse(units).ok())
         })
         .collect()
-}
-
-/// Stores the order's lines in the consumer's transaction; a redelivery adds nothing.
-async fn record_lines(
-    tx: &mut PgConnection,
-    order_id: Uuid,
-    lines: &[PlacedLine],
-) -> anyhow::Result<()> {
-    let skus: Vec<&str> = lines.iter().map(|line| line.sku.as_str()).collect();
-    let quantities = lines
-        .iter()
-        .map(|line| i64::try_from(line.quantity))
-        .collect::<Result<Vec<_>, _>>()
-        .context("a line quantity does not fit in bigint")?;
-    sqlx::query(
-        "INSERT INTO order_lines (order_id, sku, quantity)
-         SELECT $1, line.sku, line.quantity
-           FROM UNNEST($2::text[], $3::bigint[]) AS line (sku, quantity)
-         ON CONFLICT (order_id, sku) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind(&skus)
-    .bind(&quantities)
-    .execute(tx)
-    .await
-    .with_context(|| format!("record the lines of order {order_id}"))?;
-    Ok(())
 }
 
 /// The skus of the order's recorded lines.
