@@ -78,7 +78,8 @@ async fn race(db: &TestDb, config: &ConsumerConfig, batch: &[Envelope]) -> usize
     for outcome in &outcomes {
         if let Err(error) = outcome {
             let again = apply_batch(&db.pool, &handler, config, with_sequences.clone()).await;
-            assert_eq!(again.expect(&format!("again after {error:#}")), 0);
+            let again = again.unwrap_or_else(|again| panic!("{again:#}, after {error:#}"));
+            assert_eq!(again, 0);
         }
     }
     outcomes
