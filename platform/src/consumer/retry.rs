@@ -66,8 +66,10 @@ impl HandlerFailed {
 
 /// Whether an error comes from the connection to PostgreSQL rather than from what
 /// was asked of it: I/O, TLS and protocol errors, pool timeouts, and the SQLSTATE
-/// classes 08 (connection exception), 53 (insufficient resources) and 57
-/// (operator intervention, such as `pg_terminate_backend` or a shutdown).
+/// classes 08 (connection exception), 40 (transaction rollback: a deadlock or a
+/// serialization failure, which another attempt does not meet again), 53
+/// (insufficient resources) and 57 (operator intervention, such as
+/// `pg_terminate_backend` or a shutdown).
 pub(crate) fn is_infrastructure(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         if let Some(error) = cause.downcast_ref::<sqlx::Error>() {
@@ -86,7 +88,7 @@ fn is_infrastructure_sqlx(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(error) => error.code().is_some_and(|code| {
-            ["08", "53", "57"]
+            ["08", "40", "53", "57"]
                 .iter()
                 .any(|class| code.starts_with(class))
         }),
@@ -364,5 +366,54 @@ async fn keep_in_progress(batch: &[Delivery]) {
         if let Err(error) = delivery.message.ack_with(AckKind::Progress).await {
             tracing::debug!(%error, "progress ack failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_infrastructure;
+    use crate::testing::TestDb;
+
+    /// Two transactions that lock two rows in opposite orders: PostgreSQL aborts
+    /// one of them with a deadlock (40P01), which it returns.
+    async fn deadlock(db: &TestDb) -> sqlx::Error {
+        sqlx::raw_sql("CREATE TABLE pair (id int PRIMARY KEY); INSERT INTO pair VALUES (1), (2)")
+            .execute(&db.pool)
+            .await
+            .expect("create the rows");
+        let lock_both = |first: i32, second: i32| {
+            let pool = db.pool.clone();
+            async move {
+                let mut tx = pool.begin().await?;
+                let lock = "SELECT id FROM pair WHERE id = $1 FOR UPDATE";
+                sqlx::query(lock).bind(first).execute(&mut *tx).await?;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                sqlx::query(lock).bind(second).execute(&mut *tx).await?;
+                tx.commit().await
+            }
+        };
+        let (one, other) = tokio::join!(lock_both(1, 2), lock_both(2, 1));
+        one.err().or(other.err()).expect("one of them deadlocked")
+    }
+
+    #[tokio::test]
+    async fn a_deadlock_is_retried_rather_than_parked() {
+        let db = TestDb::new(&[]).await.expect("test database");
+        let error = deadlock(&db).await;
+        let code = error
+            .as_database_error()
+            .and_then(|e| e.code().map(|c| c.into_owned()));
+        assert_eq!(code.as_deref(), Some("40P01"));
+        assert!(is_infrastructure(&anyhow::Error::new(error)));
+    }
+
+    #[tokio::test]
+    async fn a_failing_statement_is_the_handlers_fault() {
+        let db = TestDb::new(&[]).await.expect("test database");
+        let error = sqlx::query("SELECT 1 / 0")
+            .execute(&db.pool)
+            .await
+            .unwrap_err();
+        assert!(!is_infrastructure(&anyhow::Error::new(error)));
     }
 }
