@@ -31,6 +31,9 @@ const SAGA_RATE: f64 = 50.0;
 /// Clients of the query load.
 const QUERY_CLIENTS: usize = 32;
 
+/// How long the projections may take to catch up after a round of top-up.
+const TOP_UP_DRAIN: Duration = Duration::from_secs(600);
+
 /// Customers the saga's orders are spread over.
 const CUSTOMERS: usize = 20;
 
@@ -290,8 +293,8 @@ async fn rebuild_projections(
             &args.urls.orders_url,
             products,
             &customers,
-            8,
-            Window::of(Duration::from_secs(3)),
+            4,
+            Window::of(Duration::from_secs(2)),
         )
     })
     .await?;
@@ -304,7 +307,9 @@ async fn rebuild_projections(
     Ok(rebuilt)
 }
 
-/// Runs `load` until the streams of projection `name` hold `--rebuild-events`.
+/// Runs `load` until the streams of projection `name` hold `--rebuild-events`,
+/// letting the projections catch up after each round: the saga turns an order
+/// into its events only later, and a backlog would run on into the rebuilds.
 async fn top_up<F, Fut>(
     args: &BenchArgs,
     client: &Client,
@@ -334,6 +339,7 @@ where
                 topped.first_error
             ));
         }
+        rebuild::wait_until_caught_up(client, &args.urls.projections_url, TOP_UP_DRAIN).await?;
     }
 }
 
