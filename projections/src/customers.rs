@@ -47,13 +47,43 @@ impl Handler for CustomersProjection {
     }
 
     async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
-        let id = aggregate_uuid(envelope)?;
-        match envelope.aggregate_type.as_str() {
-            "Customer" => apply_profile(tx, envelope, id, decode(envelope)?).await,
-            "Order" => apply_order(tx, id, decode(envelope)?).await,
-            "Payment" => apply_payment(tx, id, decode(envelope)?).await,
-            other => anyhow::bail!("customers are not built from {other} events"),
+        take_turns(tx).await?;
+        apply_event(tx, envelope).await
+    }
+
+    async fn apply_all(&self, tx: &mut PgConnection, events: &[&Envelope]) -> anyhow::Result<()> {
+        take_turns(tx).await?;
+        for envelope in events {
+            apply_event(tx, envelope)
+                .await
+                .with_context(|| format!("apply event {}", envelope.event_id))?;
         }
+        Ok(())
+    }
+}
+
+/// Waits until no other consumer of this read model (in this schema) has a
+/// batch open, and keeps the others waiting until this batch ends. The three
+/// consumers write the same customers' rows in their streams' orders; side by
+/// side their batches deadlocked within seconds under load, and each deadlock
+/// costs a second before PostgreSQL breaks it.
+async fn take_turns(tx: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('read model customers in ' || current_schema(), 0))",
+    )
+    .execute(tx)
+    .await
+    .context("wait for the other consumers of customers")?;
+    Ok(())
+}
+
+async fn apply_event(tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
+    let id = aggregate_uuid(envelope)?;
+    match envelope.aggregate_type.as_str() {
+        "Customer" => apply_profile(tx, envelope, id, decode(envelope)?).await,
+        "Order" => apply_order(tx, id, decode(envelope)?).await,
+        "Payment" => apply_payment(tx, id, decode(envelope)?).await,
+        other => anyhow::bail!("customers are not built from {other} events"),
     }
 }
 
