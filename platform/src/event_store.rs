@@ -17,7 +17,6 @@ use sqlx::PgPool;
 
 use crate::envelope::{untag_payload, AggregateState, Envelope, CAUSATION_ID, CORRELATION_ID};
 use cache::AggregateCache;
-pub use cache::DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY;
 
 /// How often a command without `If-Match` is tried when other writers keep
 /// appending to the same aggregate between its load and its commit.

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use lru::LruCache;
 
 /// How many aggregates a store keeps by default, per aggregate type and process.
-pub const DEFAULT_CAPACITY: usize = 10_000;
+pub(super) const DEFAULT_CAPACITY: usize = 10_000;
 
 /// An aggregate as it was after its last event this process knows of.
 pub(super) struct Cached<A> {
