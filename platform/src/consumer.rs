@@ -75,7 +75,8 @@ pub struct ConsumerConfig {
     pub stream: StreamSpec,
     /// The one subject filter (NATS 2.9 ignores `filter_subjects`).
     pub filter_subject: String,
-    /// Most messages per batch, and the consumer's `max_ack_pending`.
+    /// Most messages per batch; the consumer's `max_ack_pending` is twice that,
+    /// for the batch in hand and the next one, fetched meanwhile.
     pub batch_size: usize,
     /// How long one fetch waits for a first message before asking again.
     pub fetch_expiry: Duration,
@@ -201,20 +202,22 @@ impl Consumer {
     /// Fetches and applies batch after batch. Returns `false` when cancelled, and
     /// `true` after a failed fetch or a sequence gap: deliveries went astray, and
     /// only a new subscription (see [`Self::subscribe`]) gets them back in order.
+    ///
+    /// The next batch is fetched while the batch in hand commits, so that NATS
+    /// delivering and the consumer parsing overlap the database's work (decision
+    /// 0019). Batches are still applied one after the other, in stream order.
     async fn consume(
         &self,
         pull: &PullConsumer,
         backoff: &mut Backoff,
         shutdown: &CancellationToken,
     ) -> bool {
+        let mut fetched = self.fetch_unless_cancelled(pull, shutdown).await;
         loop {
-            let fetched = tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                fetched = self.fetch(pull) => fetched,
-            };
             let batch = match fetched {
-                Ok(messages) => parse_or_terminate(messages).await,
-                Err(error) => {
+                None => return false,
+                Some(Ok(messages)) => parse_or_terminate(messages).await,
+                Some(Err(error)) => {
                     tracing::warn!(error = format!("{error:#}"), "fetch failed");
                     return true;
                 }
@@ -228,13 +231,48 @@ impl Consumer {
                     tracing::warn!(%error, "the consumer is gone, subscribing again");
                     return true;
                 }
+                fetched = self.fetch_unless_cancelled(pull, shutdown).await;
                 continue;
             }
-            match self.commit_with_retry(&batch, shutdown).await {
-                Commit::Done => self.acknowledge(&batch).await,
+            let commit = async {
+                let committed = self.commit_with_retry(&batch, shutdown).await;
+                if let Commit::Done = committed {
+                    self.acknowledge(&batch).await;
+                }
+                committed
+            };
+            let next = self.fetch_unless_cancelled(pull, shutdown);
+            tokio::pin!(commit, next);
+            let mut prefetched = None;
+            let committed = loop {
+                tokio::select! {
+                    committed = &mut commit => break committed,
+                    done = &mut next, if prefetched.is_none() => prefetched = Some(done),
+                }
+            };
+            match committed {
+                // What was prefetched stays unacked; the new subscription rewinds
+                // to before it.
                 Commit::Cancelled => return false,
                 Commit::Gap => return true,
+                Commit::Done => {}
             }
+            fetched = match prefetched {
+                Some(done) => done,
+                None => next.await,
+            };
+        }
+    }
+
+    /// One [`Self::fetch`], or `None` when `shutdown` comes first.
+    async fn fetch_unless_cancelled(
+        &self,
+        pull: &PullConsumer,
+        shutdown: &CancellationToken,
+    ) -> Option<anyhow::Result<Vec<jetstream::Message>>> {
+        tokio::select! {
+            _ = shutdown.cancelled() => None,
+            fetched = self.fetch(pull) => Some(fetched),
         }
     }
 
@@ -296,8 +334,9 @@ impl Consumer {
             deliver_policy,
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.config.ack_wait,
-            // Bounds what a crash leaves unacked, and so what a restart replays.
-            max_ack_pending: i64::try_from(self.config.batch_size).unwrap_or(i64::MAX),
+            // The batch in hand and the one fetched meanwhile. Also bounds what a
+            // crash leaves unacked, and so what a restart replays.
+            max_ack_pending: i64::try_from(2 * self.config.batch_size).unwrap_or(i64::MAX),
             ..Default::default()
         }
     }
