@@ -35,6 +35,30 @@ async fn the_saga_replays_into_the_expected_orders() {
     replays_into_its_snapshot("orders").await;
 }
 
+/// The orders fold takes an order's later events into the rows it inserts when
+/// the order is placed in the same batch, and updates the rows otherwise: every
+/// way of cutting the stream into batches must give the same read model.
+#[tokio::test]
+async fn the_orders_read_model_is_the_same_whatever_the_batch_boundaries() {
+    let envelopes = replay::read_fixture(saga()).unwrap();
+    let whole = Replay::fixture(saga(), "orders").await.unwrap();
+    let expected = whole.snapshot().await.unwrap();
+    for batch in [1, 2, 3, 5, 8] {
+        let replay = Replay::new("orders").await.unwrap();
+        // Each call applies only what the earlier ones did not: one new batch.
+        let mut end = 0;
+        while end < envelopes.len() {
+            end = (end + batch).min(envelopes.len());
+            replay.apply(&envelopes[..end]).await.unwrap();
+        }
+        assert_eq!(
+            replay.snapshot().await.unwrap(),
+            expected,
+            "batches of {batch} events"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_saga_replays_into_the_expected_customers() {
     replays_into_its_snapshot("customers").await;

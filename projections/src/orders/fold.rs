@@ -1,7 +1,10 @@
 //! A batch of order events folded into the rows it writes, so that a batch costs
-//! four statements whatever its size: new orders, their lines, line prices, and
-//! one update of every order the batch moved. The effect is that of applying the
-//! events one by one (see [`super::OrdersProjection::apply`]).
+//! four statements whatever its size: new orders with their lines, line prices,
+//! and one update of every other order the batch moved. An order placed in the
+//! batch takes its later events of the batch into the rows it inserts, so the
+//! usual life of an order (placed, reserved, confirmed) close together in the
+//! stream costs inserts only. The effect is that of applying the events one by
+//! one (see [`super::OrdersProjection::apply`]).
 
 use std::collections::HashMap;
 
@@ -19,20 +22,26 @@ use crate::events::{aggregate_uuid, decode};
 #[derive(Default)]
 pub(super) struct Fold {
     placed: Vec<Placed>,
-    /// The line prices of the batch, the last one per order and sku.
+    placed_at: HashMap<Uuid, usize>,
+    /// The line prices of orders placed before the batch, the last one per
+    /// order and sku.
     prices: HashMap<(Uuid, String), i64>,
-    /// Each moved order's folded change, in the order first met.
+    /// Each moved order's folded change, in the order first met, for orders
+    /// placed before the batch.
     moved: Vec<Moved>,
     moved_at: HashMap<Uuid, usize>,
 }
 
-/// An order placed in the batch, as `OrderPlaced` inserts it.
+/// An order placed in the batch, with what the batch's later events did to it.
 struct Placed {
     id: Uuid,
     customer_id: Uuid,
     lines: Vec<PlacedLine>,
-    version: i64,
+    /// Each line's unit price once reserved, by line.
+    prices: Vec<Option<i64>>,
     placed_at: DateTime<Utc>,
+    /// The row as the batch leaves it: its change from PENDING, version and time.
+    row: Moved,
 }
 
 /// What the batch's later events do to one order's row.
@@ -45,6 +54,26 @@ struct Moved {
     updated_at: DateTime<Utc>,
 }
 
+impl Moved {
+    /// The row after `change` by `envelope`: a later value replaces an earlier
+    /// one, and the row takes the event's version and time.
+    fn then(&mut self, change: Change, envelope: &Envelope) {
+        if change.operator_needed.is_some() {
+            self.operator_needed_at = Some(envelope.recorded_at);
+        }
+        self.change = Change {
+            status: change.status.or(self.change.status.take()),
+            total_cents: change.total_cents.or(self.change.total_cents),
+            reason: change.reason.or(self.change.reason.take()),
+            operator_needed: change
+                .operator_needed
+                .or(self.change.operator_needed.take()),
+        };
+        self.version = envelope.sequence;
+        self.updated_at = envelope.recorded_at;
+    }
+}
+
 impl Fold {
     /// Folds one event in, after every earlier event of the batch.
     pub(super) fn add(&mut self, envelope: &Envelope) -> anyhow::Result<()> {
@@ -53,12 +82,20 @@ impl Fold {
             OrderEvent::OrderPlaced {
                 customer_id, lines, ..
             } => {
+                self.placed_at.insert(order_id, self.placed.len());
                 self.placed.push(Placed {
                     id: order_id,
                     customer_id,
+                    prices: vec![None; lines.len()],
                     lines,
-                    version: envelope.sequence,
                     placed_at: envelope.recorded_at,
+                    row: Moved {
+                        id: order_id,
+                        change: Change::default(),
+                        operator_needed_at: None,
+                        version: envelope.sequence,
+                        updated_at: envelope.recorded_at,
+                    },
                 });
                 return Ok(());
             }
@@ -67,102 +104,166 @@ impl Fold {
                 unit_price_cents,
                 ..
             } => {
-                self.prices.insert((order_id, sku), unit_price_cents);
+                match self.placed_at.get(&order_id) {
+                    Some(&index) => {
+                        let order = &mut self.placed[index];
+                        let line = order.lines.iter().position(|line| line.sku == sku);
+                        let line = line.with_context(|| {
+                            format!("order {order_id} has no line {sku} in the read model")
+                        })?;
+                        order.prices[line] = Some(unit_price_cents);
+                    }
+                    None => {
+                        self.prices.insert((order_id, sku), unit_price_cents);
+                    }
+                }
                 Change::default()
             }
             other => change(other)?,
         };
-        self.moved(order_id, change, envelope);
+        match self.placed_at.get(&order_id) {
+            Some(&index) => self.placed[index].row.then(change, envelope),
+            None => self.moved(order_id, change, envelope),
+        }
         Ok(())
     }
 
-    /// Merges `change` into the order's row: a later value replaces an earlier
-    /// one, and the row takes the event's version and time.
+    /// Merges `change` into the row of an order placed before the batch.
     fn moved(&mut self, id: Uuid, change: Change, envelope: &Envelope) {
-        let (version, updated_at) = (envelope.sequence, envelope.recorded_at);
-        let operator_needed_at = change.operator_needed.as_ref().map(|_| updated_at);
-        let Some(&index) = self.moved_at.get(&id) else {
-            self.moved_at.insert(id, self.moved.len());
+        let index = *self.moved_at.entry(id).or_insert_with(|| {
             self.moved.push(Moved {
                 id,
-                change,
-                operator_needed_at,
-                version,
-                updated_at,
+                change: Change::default(),
+                operator_needed_at: None,
+                version: envelope.sequence,
+                updated_at: envelope.recorded_at,
             });
-            return;
-        };
-        let row = &mut self.moved[index];
-        if change.operator_needed.is_some() {
-            row.operator_needed_at = operator_needed_at;
-        }
-        row.change = Change {
-            status: change.status.or(row.change.status.take()),
-            total_cents: change.total_cents.or(row.change.total_cents),
-            reason: change.reason.or(row.change.reason.take()),
-            operator_needed: change.operator_needed.or(row.change.operator_needed.take()),
-        };
-        row.version = version;
-        row.updated_at = updated_at;
+            self.moved.len() - 1
+        });
+        self.moved[index].then(change, envelope);
     }
 
     /// Writes the batch: the orders it placed and their lines first, so that the
     /// prices and changes of the same batch find them.
-    pub(super) async fn write(self, tx: &mut PgConnection) -> anyhow::Result<()> {
-        insert_placed(tx, &self.placed).await?;
+    pub(super) async fn write(mut self, tx: &mut PgConnection) -> anyhow::Result<()> {
+        let skipped = insert_placed(tx, &self.placed).await?;
+        // An order that was in the read model already, as after a replay, keeps
+        // its row; the batch's events then update it as they would one by one.
+        for order in self.placed.into_iter().filter(|o| skipped.contains(&o.id)) {
+            for (line, price) in order.lines.into_iter().zip(order.prices) {
+                if let Some(price) = price {
+                    self.prices.insert((order.id, line.sku), price);
+                }
+            }
+            self.moved.push(order.row);
+        }
         price_lines(tx, &self.prices).await?;
         update_moved(tx, &self.moved).await
     }
 }
 
-/// Inserts the placed orders and their lines. `ON CONFLICT DO NOTHING` keeps a
-/// replayed `OrderPlaced` from failing on, or rewinding, an order that moved on.
-async fn insert_placed(tx: &mut PgConnection, placed: &[Placed]) -> anyhow::Result<()> {
+/// Inserts the placed orders, as the batch leaves them, and their lines.
+/// `ON CONFLICT DO NOTHING` keeps a replayed `OrderPlaced` from failing on, or
+/// rewinding, an order that moved on; the ids of such orders are returned.
+async fn insert_placed(
+    tx: &mut PgConnection,
+    placed: &[Placed],
+) -> anyhow::Result<std::collections::HashSet<Uuid>> {
     if placed.is_empty() {
-        return Ok(());
+        return Ok(Default::default());
     }
     let ids: Vec<Uuid> = placed.iter().map(|order| order.id).collect();
     let customers: Vec<Uuid> = placed.iter().map(|order| order.customer_id).collect();
-    let versions: Vec<i64> = placed.iter().map(|order| order.version).collect();
-    let times: Vec<DateTime<Utc>> = placed.iter().map(|order| order.placed_at).collect();
-    sqlx::query(
-        "INSERT INTO orders (id, customer_id, status, version, placed_at, updated_at)
-         SELECT id, customer_id, 'PENDING', version, placed_at, placed_at
-           FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[])
-                AS placed (id, customer_id, version, placed_at)
-         ON CONFLICT (id) DO NOTHING",
+    let statuses: Vec<&str> = placed
+        .iter()
+        .map(|order| {
+            order
+                .row
+                .change
+                .status
+                .unwrap_or(OrderStatus::Pending)
+                .as_str()
+        })
+        .collect();
+    let totals: Vec<Option<i64>> = placed.iter().map(|o| o.row.change.total_cents).collect();
+    let reasons: Vec<Option<&str>> = placed
+        .iter()
+        .map(|order| order.row.change.reason.as_deref())
+        .collect();
+    let operators: Vec<Option<&serde_json::Value>> = placed
+        .iter()
+        .map(|order| order.row.change.operator_needed.as_ref())
+        .collect();
+    let operators_at: Vec<Option<DateTime<Utc>>> = placed
+        .iter()
+        .map(|order| order.row.operator_needed_at)
+        .collect();
+    let versions: Vec<i64> = placed.iter().map(|order| order.row.version).collect();
+    let placed_times: Vec<DateTime<Utc>> = placed.iter().map(|order| order.placed_at).collect();
+    let updated_times: Vec<DateTime<Utc>> =
+        placed.iter().map(|order| order.row.updated_at).collect();
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO orders (id, customer_id, status, total_cents, reason, operator_needed,
+                             version, placed_at, updated_at)
+         SELECT id, customer_id, status, total_cents, reason,
+                operator_needed || jsonb_build_object('at', operator_needed_at),
+                version, placed_at, updated_at
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                       $6::jsonb[], $7::timestamptz[], $8::bigint[], $9::timestamptz[],
+                       $10::timestamptz[])
+                AS placed (id, customer_id, status, total_cents, reason, operator_needed,
+                           operator_needed_at, version, placed_at, updated_at)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
     )
     .bind(&ids)
     .bind(&customers)
+    .bind(&statuses)
+    .bind(&totals)
+    .bind(&reasons)
+    .bind(&operators)
+    .bind(&operators_at)
     .bind(&versions)
-    .bind(&times)
-    .execute(&mut *tx)
+    .bind(&placed_times)
+    .bind(&updated_times)
+    .fetch_all(&mut *tx)
     .await
     .context("insert the batch's orders")?;
+    let skipped: std::collections::HashSet<Uuid> = if inserted.len() == ids.len() {
+        Default::default()
+    } else {
+        let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+        ids.into_iter()
+            .filter(|id| !inserted.contains(id))
+            .collect()
+    };
 
-    let (mut orders, mut numbers, mut skus, mut quantities) = (vec![], vec![], vec![], vec![]);
-    for order in placed {
-        for (number, line) in (1i32..).zip(&order.lines) {
+    let (mut orders, mut numbers, mut skus, mut quantities, mut prices) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for order in placed.iter().filter(|order| !skipped.contains(&order.id)) {
+        for ((number, line), price) in (1i32..).zip(&order.lines).zip(&order.prices) {
             orders.push(order.id);
             numbers.push(number);
             skus.push(line.sku.as_str());
             quantities
                 .push(i64::try_from(line.quantity).context("a quantity does not fit in bigint")?);
+            prices.push(*price);
         }
     }
     sqlx::query(
-        "INSERT INTO order_lines (order_id, line_number, sku, quantity)
-         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[])
+        "INSERT INTO order_lines (order_id, line_number, sku, quantity, unit_price_cents)
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])
          ON CONFLICT DO NOTHING",
     )
     .bind(&orders)
     .bind(&numbers)
     .bind(&skus)
     .bind(&quantities)
+    .bind(&prices)
     .execute(tx)
     .await
     .context("insert the lines of the batch's orders")?;
-    Ok(())
+    Ok(skipped)
 }
 
 /// Sets the reserved lines' unit prices; each must find its line.
