@@ -220,8 +220,19 @@ async fn create_tables(tx: &mut PgConnection, projection: &Projection) -> anyhow
         .await
         .context("create the rebuild schema")?;
     for table in projection.tables {
+        // `LIKE` copies no storage parameters, such as a fillfactor.
+        let options: Option<Vec<String>> =
+            sqlx::query_scalar("SELECT reloptions FROM pg_class WHERE oid = $1::regclass")
+                .bind(format!("public.{}", quote_ident(table)))
+                .fetch_one(&mut *tx)
+                .await
+                .with_context(|| format!("read the storage parameters of {table}"))?;
+        let with = match options {
+            Some(options) if !options.is_empty() => format!(" WITH ({})", options.join(", ")),
+            _ => String::new(),
+        };
         let sql = format!(
-            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)",
+            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL){with}",
             table = quote_ident(table)
         );
         tx.execute(sql.as_str())

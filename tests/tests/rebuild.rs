@@ -209,6 +209,17 @@ async fn rebuilding_every_projection_after_saga_traffic_gives_the_same_read_mode
             .await
             .expect("privilege");
     assert!(readable, "the grant on orders was lost");
+    let options: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT reloptions FROM pg_class WHERE oid = 'public.order_lines'::regclass",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("storage parameters");
+    assert_eq!(
+        options,
+        Some(vec!["fillfactor=60".to_owned()]),
+        "the rebuilt order_lines lost its fillfactor"
+    );
     assert_no_rebuild_leftovers(&stack).await;
     let list = stack.eventually("/api/admin/projections", |_| true).await;
     for projection in list["items"].as_array().expect("items") {
