@@ -203,9 +203,10 @@ impl Consumer {
     /// `true` after a failed fetch or a sequence gap: deliveries went astray, and
     /// only a new subscription (see [`Self::subscribe`]) gets them back in order.
     ///
-    /// The next batch is fetched while the batch in hand commits, so that NATS
-    /// delivering and the consumer parsing overlap the database's work (decision
-    /// 0019). Batches are still applied one after the other, in stream order.
+    /// While the consumer is behind (its batches come full), the next batch is
+    /// fetched while the one in hand commits, so that NATS delivering and the
+    /// consumer parsing overlap the database's work (decision 0019). Batches are
+    /// still applied one after the other, in stream order.
     async fn consume(
         &self,
         pull: &PullConsumer,
@@ -241,6 +242,18 @@ impl Consumer {
                 }
                 committed
             };
+            if batch.len() < self.config.batch_size {
+                // Caught up: the next fetch waits for what comes after this batch
+                // and takes all of it, rather than return with the first event that
+                // arrives while this one commits.
+                match commit.await {
+                    Commit::Cancelled => return false,
+                    Commit::Gap => return true,
+                    Commit::Done => {}
+                }
+                fetched = self.fetch_unless_cancelled(pull, shutdown).await;
+                continue;
+            }
             let next = self.fetch_unless_cancelled(pull, shutdown);
             tokio::pin!(commit, next);
             let mut prefetched = None;
