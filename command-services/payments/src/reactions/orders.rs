@@ -148,27 +148,26 @@ impl OrderReactions {
             order_id: request.order_id,
             amount: request.amount,
         };
-        match self
+        // The decision is read from the credit as the command left it: loading it
+        // again would read the customer's whole history, one event per order.
+        let order_id = request.order_id;
+        let decision = match self
             .stores
             .credits
-            .execute(&customer, reserve, context)
+            .execute_and_inspect(&customer, reserve, context, |credit| {
+                credit.decision(order_id)
+            })
             .await
         {
-            Ok(_) => {}
+            Ok((_, decision)) => decision,
             Err(CommandError::Rejected(CreditError::UnknownCustomer)) => {
                 self.stop_waiting_for_customer(request, envelope)?;
                 let reason = DeclineReason::UnknownCustomer;
                 return Ok(Some(request.decline(request.amount, reason)));
             }
             Err(error) => return settle(Err(error), "a credit reservation").map(|_| None),
-        }
-        let (credit, _) = self
-            .stores
-            .credits
-            .load(&customer)
-            .await
-            .map_err(|error| load_failed(error, "the customer's credit"))?;
-        match credit.decision(request.order_id) {
+        };
+        match decision {
             Some(CreditDecision::Reserved { amount }) => Ok(Some(request.authorize(amount))),
             Some(CreditDecision::Declined { amount, reason }) => {
                 Ok(Some(request.decline(amount, reason)))
