@@ -264,10 +264,13 @@ async fn name_indexes_as_live(
     table: &str,
 ) -> anyhow::Result<()> {
     let renames: Vec<(String, String)> = sqlx::query_as(
+        // Only these two tables' indexes are described: `pg_get_indexdef` fails on
+        // an index that another rebuild's switch drops meanwhile.
         "WITH indexes AS (
             SELECT i.indrelid, c.relname::text AS name, i.indisunique AS is_unique,
                    regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS definition
-              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid)
+              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+             WHERE i.indrelid IN ($1::regclass, $2::regclass))
          SELECT copy.name, live.name FROM indexes live JOIN indexes copy USING (is_unique, definition)
           WHERE live.indrelid = $1::regclass AND copy.indrelid = $2::regclass
             AND live.name <> copy.name",
