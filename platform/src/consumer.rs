@@ -12,6 +12,7 @@
 //! next event is not the one it expects.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,6 +128,9 @@ pub struct Consumer {
     handler: Arc<dyn Handler>,
     config: ConsumerConfig,
 }
+
+/// What one fetch brought, or `None` when shutdown came first.
+type Fetched = Option<anyhow::Result<Vec<jetstream::Message>>>;
 
 /// A message that carries an Envelope, with its place in the stream.
 struct Delivery {
@@ -254,27 +258,43 @@ impl Consumer {
                 fetched = self.fetch_unless_cancelled(pull, shutdown).await;
                 continue;
             }
-            let next = self.fetch_unless_cancelled(pull, shutdown);
-            tokio::pin!(commit, next);
-            let mut prefetched = None;
-            let committed = loop {
-                tokio::select! {
-                    committed = &mut commit => break committed,
-                    done = &mut next, if prefetched.is_none() => prefetched = Some(done),
-                }
-            };
+            let (committed, next) = self.commit_while_fetching(commit, pull, shutdown).await;
             match committed {
                 // What was prefetched stays unacked; the new subscription rewinds
                 // to before it.
                 Commit::Cancelled => return false,
                 Commit::Gap => return true,
-                Commit::Done => {}
+                Commit::Done => fetched = next,
             }
-            fetched = match prefetched {
-                Some(done) => done,
-                None => next.await,
-            };
         }
+    }
+
+    /// Runs `commit` while fetching the next batch. Returns how the commit ended
+    /// and, once it has, what the fetch brought; on a failed commit the fetch is
+    /// dropped unfinished.
+    async fn commit_while_fetching(
+        &self,
+        commit: impl Future<Output = Commit>,
+        pull: &PullConsumer,
+        shutdown: &CancellationToken,
+    ) -> (Commit, Fetched) {
+        let next = self.fetch_unless_cancelled(pull, shutdown);
+        tokio::pin!(commit, next);
+        let mut prefetched = None;
+        let committed = loop {
+            tokio::select! {
+                committed = &mut commit => break committed,
+                done = &mut next, if prefetched.is_none() => prefetched = Some(done),
+            }
+        };
+        if !matches!(committed, Commit::Done) {
+            return (committed, None);
+        }
+        let fetched = match prefetched {
+            Some(done) => done,
+            None => next.await,
+        };
+        (committed, fetched)
     }
 
     /// One [`Self::fetch`], or `None` when `shutdown` comes first.
@@ -282,7 +302,7 @@ impl Consumer {
         &self,
         pull: &PullConsumer,
         shutdown: &CancellationToken,
-    ) -> Option<anyhow::Result<Vec<jetstream::Message>>> {
+    ) -> Fetched {
         tokio::select! {
             _ = shutdown.cancelled() => None,
             fetched = self.fetch(pull) => Some(fetched),
