@@ -6,7 +6,7 @@
 //! stream costs inserts only. The effect is that of applying the events one by
 //! one (see [`super::OrdersProjection::apply`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -55,6 +55,17 @@ struct Moved {
 }
 
 impl Moved {
+    /// The row as `envelope`, the first event the batch has for it, finds it.
+    fn new(id: Uuid, envelope: &Envelope) -> Self {
+        Self {
+            id,
+            change: Change::default(),
+            operator_needed_at: None,
+            version: envelope.sequence,
+            updated_at: envelope.recorded_at,
+        }
+    }
+
     /// The row after `change` by `envelope`: a later value replaces an earlier
     /// one, and the row takes the event's version and time.
     fn then(&mut self, change: Change, envelope: &Envelope) {
@@ -89,13 +100,7 @@ impl Fold {
                     prices: vec![None; lines.len()],
                     lines,
                     placed_at: envelope.recorded_at,
-                    row: Moved {
-                        id: order_id,
-                        change: Change::default(),
-                        operator_needed_at: None,
-                        version: envelope.sequence,
-                        updated_at: envelope.recorded_at,
-                    },
+                    row: Moved::new(order_id, envelope),
                 });
                 return Ok(());
             }
@@ -131,13 +136,7 @@ impl Fold {
     /// Merges `change` into the row of an order placed before the batch.
     fn moved(&mut self, id: Uuid, change: Change, envelope: &Envelope) {
         let index = *self.moved_at.entry(id).or_insert_with(|| {
-            self.moved.push(Moved {
-                id,
-                change: Change::default(),
-                operator_needed_at: None,
-                version: envelope.sequence,
-                updated_at: envelope.recorded_at,
-            });
+            self.moved.push(Moved::new(id, envelope));
             self.moved.len() - 1
         });
         self.moved[index].then(change, envelope);
@@ -165,10 +164,7 @@ impl Fold {
 /// Inserts the placed orders, as the batch leaves them, and their lines.
 /// `ON CONFLICT DO NOTHING` keeps a replayed `OrderPlaced` from failing on, or
 /// rewinding, an order that moved on; the ids of such orders are returned.
-async fn insert_placed(
-    tx: &mut PgConnection,
-    placed: &[Placed],
-) -> anyhow::Result<std::collections::HashSet<Uuid>> {
+async fn insert_placed(tx: &mut PgConnection, placed: &[Placed]) -> anyhow::Result<HashSet<Uuid>> {
     if placed.is_empty() {
         return Ok(Default::default());
     }
@@ -229,10 +225,10 @@ async fn insert_placed(
     .fetch_all(&mut *tx)
     .await
     .context("insert the batch's orders")?;
-    let skipped: std::collections::HashSet<Uuid> = if inserted.len() == ids.len() {
+    let skipped: HashSet<Uuid> = if inserted.len() == ids.len() {
         Default::default()
     } else {
-        let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+        let inserted: HashSet<Uuid> = inserted.into_iter().collect();
         ids.into_iter()
             .filter(|id| !inserted.contains(id))
             .collect()
@@ -293,7 +289,7 @@ async fn price_lines(
     .await
     .context("price the batch's order lines")?;
     if priced.len() < prices.len() {
-        let priced: std::collections::HashSet<_> = priced.into_iter().collect();
+        let priced: HashSet<_> = priced.into_iter().collect();
         if let Some((order, sku)) = prices.keys().find(|key| !priced.contains(*key)) {
             anyhow::bail!("order {order} has no line {sku} in the read model");
         }
@@ -357,7 +353,7 @@ async fn update_moved(tx: &mut PgConnection, moved: &[Moved]) -> anyhow::Result<
     if updated.len() == ids.len() {
         return Ok(());
     }
-    let updated: std::collections::HashSet<Uuid> = updated.into_iter().collect();
+    let updated: HashSet<Uuid> = updated.into_iter().collect();
     let unmoved: Vec<Uuid> = ids.into_iter().filter(|id| !updated.contains(id)).collect();
     let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
         .bind(&unmoved)
