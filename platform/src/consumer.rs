@@ -368,7 +368,9 @@ pub async fn apply_batch<'a>(
     config: &ConsumerConfig,
     batch: impl IntoIterator<Item = (&'a Envelope, u64)>,
 ) -> anyhow::Result<u64> {
-    let mut tx = pool.begin().await.context("begin batch transaction")?;
+    let mut tx = crate::db::begin(pool)
+        .await
+        .context("begin batch transaction")?;
     if let Some(search_path) = &config.search_path {
         sqlx::query("SELECT set_config('search_path', $1, true)")
             .bind(search_path)

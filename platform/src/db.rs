@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 
 /// The event-store schema: postgres-es's `events` and `snapshots` tables, plus the
 /// outbox columns, the NOTIFY trigger and the relay checkpoint.
@@ -84,6 +84,27 @@ pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow:
         .connect_with(options)
         .await
         .with_context(|| format!("connect to database {database}"))
+}
+
+/// Begins a transaction on a connection from `pool`, even when the caller is
+/// cancelled meanwhile: then the transaction is rolled back and the connection
+/// goes back to the pool outside any transaction.
+///
+/// `pool.begin()` is not cancel-safe in sqlx 0.8: a future dropped while its
+/// `BEGIN` is in flight returns the connection to the pool inside a transaction
+/// that nothing ends (launchbadge/sqlx#4393). Every later borrower then runs in
+/// it and keeps its locks, so a switch's `LOCK TABLE` waits forever behind a
+/// status query. Here the `BEGIN` runs in a task of its own, which finishes it
+/// whatever happens to the caller; a transaction nobody takes is dropped, and
+/// sqlx rolls a begun one back.
+pub async fn begin(pool: &PgPool) -> sqlx::Result<Transaction<'static, Postgres>> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(begun) => begun,
+        Err(joined) if joined.is_panic() => std::panic::resume_unwind(joined.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
 }
 
 /// Opens a pool on a service database, creating the database first when it is
@@ -214,5 +235,65 @@ fn ignore_duplicate<T>(result: Result<T, sqlx::Error>) -> Result<(), sqlx::Error
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::PgPool;
+
+    use crate::testing::TestDb;
+
+    /// A pool of one connection, so that every borrower gets the same one, which
+    /// it hands out without a ping: once it is idle, one poll of a `begin` puts
+    /// `BEGIN` on the wire and leaves it there, unanswered.
+    async fn one_connection(db: &TestDb) -> PgPool {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(db.options())
+            .await
+            .expect("connect");
+        sqlx::query("SELECT 1")
+            .execute(&pool)
+            .await
+            .expect("warm up");
+        pool
+    }
+
+    /// Waits until the connection is back in the pool: a task returns it.
+    async fn idle(pool: &PgPool) {
+        while pool.num_idle() == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Whether the pool's connection runs its statements inside a transaction
+    /// begun earlier: then two statements in a row share a transaction id.
+    async fn inside_an_open_transaction(pool: &PgPool) -> bool {
+        let xid =
+            || sqlx::query_scalar::<_, String>("SELECT pg_current_xact_id()::text").fetch_one(pool);
+        xid().await.expect("first xid") == xid().await.expect("second xid")
+    }
+
+    /// With `pool.begin()` in place of [`super::begin`] this fails within a few
+    /// attempts: a `BEGIN` is seldom answered within the one poll.
+    #[tokio::test]
+    async fn a_begin_cancelled_in_flight_leaves_no_transaction_behind() {
+        let db = TestDb::new(&[]).await.expect("test database");
+        let pool = one_connection(&db).await;
+        for _ in 0..50 {
+            idle(&pool).await;
+            if let Some(begun) = super::begin(&pool).now_or_never() {
+                begun.expect("begin").commit().await.expect("commit");
+            }
+            assert!(!inside_an_open_transaction(&pool).await);
+        }
+        let tx = super::begin(&pool)
+            .await
+            .expect("begin after the cancellations");
+        tx.commit().await.expect("commit");
     }
 }

@@ -154,7 +154,9 @@ impl DeadLetters {
     /// letter is deleted. When the handler fails again, the dead letter is kept
     /// with one more attempt and the new error.
     pub async fn retry(&self, id: i64) -> Result<DeadLetter, RetryError> {
-        let mut tx = self.pool.begin().await.context("begin the retry")?;
+        let mut tx = crate::db::begin(&self.pool)
+            .await
+            .context("begin the retry")?;
         // Locked, so that two retries of one dead letter cannot both apply it.
         let row: Option<(sqlx::types::Json<Envelope>, String)> =
             sqlx::query_as("SELECT envelope, consumer FROM dead_letters WHERE id = $1 FOR UPDATE")

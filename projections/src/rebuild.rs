@@ -15,7 +15,7 @@ use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::ErrorCode;
 use chrono::{DateTime, Utc};
 use platform::config::CommonArgs;
-use platform::db::quote_ident;
+use platform::db::{self, quote_ident};
 use sqlx::{Executor, PgConnection, PgPool};
 use tokio::sync::{Mutex, Notify};
 
@@ -150,7 +150,7 @@ pub async fn begin(
     // Left behind only by a crash right after an earlier switch; a new rebuild
     // must read its streams from the start.
     delete_consumers(jetstream, common, projection).await?;
-    let mut tx = pool.begin().await.context("begin the rebuild")?;
+    let mut tx = db::begin(pool).await.context("begin the rebuild")?;
     let started: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE projection_versions
             SET rebuild_target = version + 1, rebuild_started_at = now()
@@ -298,7 +298,7 @@ async fn name_indexes_as_live(
 /// the same grants), and the target becomes the live version. Readers wait at most
 /// for the table lock, and see either the old rows or the new ones.
 pub async fn switch(pool: &PgPool, projection: &Projection, target: i32) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await.context("begin the switch")?;
+    let mut tx = db::begin(pool).await.context("begin the switch")?;
     tx.execute("SET LOCAL lock_timeout = '5s'")
         .await
         .context("set the lock timeout")?;

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use platform::consumer::{self, ConsumerConfig};
-use platform::db::{quote_ident, READ_MODEL_MIGRATIONS};
+use platform::db::{self, quote_ident, READ_MODEL_MIGRATIONS};
 use platform::nats::StreamSpec;
 use platform::testing::TestDb;
 use platform::Envelope;
@@ -152,8 +152,8 @@ pub fn source_of<'p>(projection: &'p Projection, envelope: &Envelope) -> Option<
 
 /// Creates the read-model and projection tables in a fresh database.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    platform::db::migrate(pool, &READ_MODEL_MIGRATIONS).await?;
-    platform::db::migrate(pool, &MIGRATIONS).await
+    db::migrate(pool, &READ_MODEL_MIGRATIONS).await?;
+    db::migrate(pool, &MIGRATIONS).await
 }
 
 /// One projection replayed into a database of its own, dropped with the value.
@@ -217,7 +217,7 @@ impl PartialEq for Snapshot {
 
 /// Snapshots the tables of `projection` in the database of `pool`.
 pub async fn snapshot(pool: &PgPool, projection: &Projection) -> anyhow::Result<Snapshot> {
-    let mut tx = pool.begin().await.context("begin the snapshot")?;
+    let mut tx = db::begin(pool).await.context("begin the snapshot")?;
     sqlx::query("SET LOCAL TIME ZONE 'UTC'")
         .execute(&mut *tx)
         .await

@@ -231,9 +231,7 @@ async fn apply_isolated(
     failures: &mut Failures,
 ) -> anyhow::Result<Pass> {
     let config = &consumer.config;
-    let mut tx = consumer
-        .pool
-        .begin()
+    let mut tx = crate::db::begin(&consumer.pool)
         .await
         .context("begin batch transaction")?;
     // As in `apply_batch`: a rebuild's consumer writes into its own schema.
