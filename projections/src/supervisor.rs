@@ -21,7 +21,7 @@ use crate::app::{Projection, SourceSpec};
 use crate::rebuild::{self, Versions};
 
 /// How often a rebuild's progress is checked for having caught up.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Most events a rebuild's consumer applies per transaction. A rebuild reads a
 /// stream that is all there already, and a handler that folds its batch (such
