@@ -74,7 +74,11 @@ pub struct ConsumerConfig {
     pub durable_name: String,
     /// The stream to read, created when missing.
     pub stream: StreamSpec,
-    /// The one subject filter (NATS 2.9 ignores `filter_subjects`).
+    /// The subjects whose events the handler gets, such as `orders.Order.>`.
+    /// JetStream delivers the whole stream, and the consumer passes over (and
+    /// acks) the other subjects: NATS 2.9 counts a filtered consumer's pending
+    /// messages by scanning the stream, at every delivery and every info request
+    /// (decision 0020).
     pub filter_subject: String,
     /// Most messages per batch; the consumer's `max_ack_pending` is twice that,
     /// for the batch in hand and the next one, fetched meanwhile.
@@ -131,6 +135,16 @@ pub struct Consumer {
 
 /// What one fetch brought, or `None` when shutdown came first.
 type Fetched = Option<anyhow::Result<Vec<jetstream::Message>>>;
+
+/// What one fetch brought: the deliveries to apply, in stream order, and the
+/// messages of other subjects, which are only acked.
+struct Batch {
+    deliveries: Vec<Delivery>,
+    passed_over: Vec<jetstream::Message>,
+    /// How many messages the fetch brought; a full fetch means the consumer is
+    /// behind.
+    fetched: usize,
+}
 
 /// A message that carries an Envelope, with its place in the stream.
 struct Delivery {
@@ -221,14 +235,14 @@ impl Consumer {
         loop {
             let batch = match fetched {
                 None => return false,
-                Some(Ok(messages)) => parse_or_terminate(messages).await,
+                Some(Ok(messages)) => self.sort(messages).await,
                 Some(Err(error)) => {
                     tracing::warn!(error = format!("{error:#}"), "fetch failed");
                     return true;
                 }
             };
             *backoff = Backoff::new();
-            if batch.is_empty() {
+            if batch.fetched == 0 {
                 // A fetch from a consumer deleted with its stream (a lost stream,
                 // a republish) comes back empty rather than failing, and would
                 // keep doing so: look it up, and subscribe again if it is gone.
@@ -239,14 +253,19 @@ impl Consumer {
                 fetched = self.fetch_unless_cancelled(pull, shutdown).await;
                 continue;
             }
+            if batch.deliveries.is_empty() {
+                self.acknowledge(&batch).await;
+                fetched = self.fetch_unless_cancelled(pull, shutdown).await;
+                continue;
+            }
             let commit = async {
-                let committed = self.commit_with_retry(&batch, shutdown).await;
+                let committed = self.commit_with_retry(&batch.deliveries, shutdown).await;
                 if let Commit::Done = committed {
                     self.acknowledge(&batch).await;
                 }
                 committed
             };
-            if batch.len() < self.config.batch_size {
+            if batch.fetched < self.config.batch_size {
                 // Caught up: the next fetch waits for what comes after this batch
                 // and takes all of it, rather than return with the first event that
                 // arrives while this one commits.
@@ -314,6 +333,8 @@ impl Consumer {
     /// newer ones of the same aggregates, whose offsets would then make the older
     /// ones look applied. So the consumer is recreated to restart just after its
     /// last contiguous ack; what it replays that was already applied is skipped.
+    /// A durable created by an earlier version, with a subject filter on the
+    /// server or explicit acks (decision 0020), is recreated the same way.
     /// This assumes one worker per durable name.
     async fn subscribe(&self) -> anyhow::Result<PullConsumer> {
         let name = &self.config.durable_name;
@@ -323,11 +344,18 @@ impl Consumer {
             .await
             .with_context(|| format!("create consumer {name}"))?;
         let info = consumer.cached_info();
-        if info.num_ack_pending == 0 {
+        let outdated =
+            info.config.ack_policy != AckPolicy::All || !info.config.filter_subject.is_empty();
+        if info.num_ack_pending == 0 && !outdated {
             return Ok(consumer);
         }
         let start_sequence = info.ack_floor.stream_sequence + 1;
-        tracing::info!(start_sequence, unacked = info.num_ack_pending, "rewinding");
+        tracing::info!(
+            start_sequence,
+            unacked = info.num_ack_pending,
+            outdated,
+            "rewinding"
+        );
         stream
             .delete_consumer(name)
             .await
@@ -363,9 +391,11 @@ impl Consumer {
     fn pull_config(&self, deliver_policy: DeliverPolicy) -> pull::Config {
         pull::Config {
             durable_name: Some(self.config.durable_name.clone()),
-            filter_subject: self.config.filter_subject.clone(),
+            // The whole stream: the consumer filters (see `filter_subject`).
+            filter_subject: String::new(),
             deliver_policy,
-            ack_policy: AckPolicy::Explicit,
+            // One ack covers the batch: batches commit whole and in stream order.
+            ack_policy: AckPolicy::All,
             ack_wait: self.config.ack_wait,
             // The batch in hand and the one fetched meanwhile. Also bounds what a
             // crash leaves unacked, and so what a restart replays.
@@ -413,12 +443,34 @@ impl Consumer {
         apply_batch(&self.pool, &*self.handler, &self.config, events).await
     }
 
-    /// Acks a committed batch. A lost ack only means a redelivery, which the
+    /// Keeps the messages of the consumer's subjects that carry an Envelope,
+    /// sets the others aside, and terminates those that do not parse, which no
+    /// retry could ever apply.
+    async fn sort(&self, messages: Vec<jetstream::Message>) -> Batch {
+        let fetched = messages.len();
+        let (mine, passed_over) = messages
+            .into_iter()
+            .partition(|message| subject_matches(&self.config.filter_subject, &message.subject));
+        Batch {
+            deliveries: parse_or_terminate(mine).await,
+            passed_over,
+            fetched,
+        }
+    }
+
+    /// Acks a committed batch with one cumulative ack of its last message,
+    /// applied or passed over. A lost ack only means a redelivery, which the
     /// offsets skip, so failures are logged and not retried.
-    async fn acknowledge(&self, batch: &[Delivery]) {
-        for delivery in batch {
-            if let Err(error) = delivery.message.ack().await {
-                tracing::warn!(event_id = %delivery.envelope.event_id, %error, "ack failed");
+    async fn acknowledge(&self, batch: &Batch) {
+        // Both lists are in stream order.
+        let last_delivered = batch.deliveries.last().map(|delivery| &delivery.message);
+        let last = [last_delivered, batch.passed_over.last()]
+            .into_iter()
+            .flatten()
+            .max_by_key(|message| stream_sequence(message));
+        if let Some(message) = last {
+            if let Err(error) = message.ack().await {
+                tracing::warn!(subject = %message.subject, %error, "ack failed");
             }
         }
         // Acks are buffered by the client; pushing them out now keeps a shutdown
@@ -747,6 +799,29 @@ async fn parse_or_terminate(messages: Vec<jetstream::Message>) -> Vec<Delivery> 
     batch
 }
 
+/// Whether `subject` matches `filter`, where `*` stands for one token and a
+/// final `>` for one or more; an empty filter matches everything.
+fn subject_matches(filter: &str, subject: &str) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let mut tokens = subject.split('.');
+    for wanted in filter.split('.') {
+        match (wanted, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (wanted, Some(token)) if wanted == token => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
+/// A message's place in its stream; 0 when its metadata does not parse.
+fn stream_sequence(message: &jetstream::Message) -> u64 {
+    message.info().map_or(0, |info| info.stream_sequence)
+}
+
 fn parse(message: &jetstream::Message) -> anyhow::Result<(Envelope, u64)> {
     let envelope = serde_json::from_slice(&message.payload).context("parse the Envelope")?;
     let info = message
@@ -776,5 +851,34 @@ impl Backoff {
             _ = shutdown.cancelled() => false,
             _ = tokio::time::sleep(delay) => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_matches;
+
+    #[test]
+    fn subjects_match_filters_token_by_token() {
+        assert!(subject_matches(
+            "orders.Order.>",
+            "orders.Order.0190.OrderPlaced"
+        ));
+        assert!(subject_matches(
+            "orders.*.*.OrderPlaced",
+            "orders.Order.0190.OrderPlaced"
+        ));
+        assert!(subject_matches("", "orders.Order.0190.OrderPlaced"));
+        assert!(!subject_matches(
+            "orders.Order.>",
+            "orders.Refund.0190.Noted"
+        ));
+        assert!(!subject_matches("orders.Order.>", "orders.Order"));
+        assert!(!subject_matches("orders.Order", "orders.Order.0190"));
+        assert!(!subject_matches("orders.*", "orders.Order.0190"));
+        assert!(!subject_matches(
+            "orders.Order.>",
+            "ordersX.Order.0190.OrderPlaced"
+        ));
     }
 }

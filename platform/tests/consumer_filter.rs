@@ -1,0 +1,219 @@
+//! A consumer's subject filter against real PostgreSQL and NATS. JetStream
+//! delivers the consumer the whole stream (decision 0020); the consumer applies
+//! only the events of its subjects, and acks the others so that nothing stays
+//! pending.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_trait::async_trait;
+use platform::consumer::{Consumer, ConsumerConfig, Handler};
+use platform::db::READ_MODEL_MIGRATIONS;
+use platform::nats::StreamSpec;
+use platform::testing::{nats_url, test_stream, TestDb};
+use platform::Envelope;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+/// How long the test waits for the consumer before it fails.
+const WAIT: Duration = Duration::from_secs(60);
+
+const DURABLE: &str = "filter-test";
+
+/// Records the id of every event it is given.
+struct Recorder;
+
+#[async_trait]
+impl Handler for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
+            .bind(&envelope.event_id)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+}
+
+fn envelope(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Envelope {
+    Envelope {
+        event_id: Envelope::event_id_for("orders", aggregate_type, aggregate_id, sequence),
+        service: "orders".into(),
+        aggregate_type: aggregate_type.into(),
+        aggregate_id: aggregate_id.into(),
+        sequence,
+        global_position: 0,
+        event_type: "Noted".into(),
+        event_version: "1.0".into(),
+        payload: serde_json::json!({}),
+        metadata: [("correlation_id".to_owned(), "test".to_owned())].into(),
+        recorded_at: chrono::Utc::now(),
+    }
+}
+
+async fn publish(jetstream: &jetstream::Context, stream: &StreamSpec, envelopes: &[Envelope]) {
+    for envelope in envelopes {
+        let body = serde_json::to_vec(envelope).unwrap();
+        jetstream
+            .publish(stream.subject_for(envelope), body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+async fn applied(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// Waits until the durable consumer has nothing pending and nothing unacked. It
+/// may be missing for a moment, while the consumer recreates it.
+async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpec) {
+    let waiting = async {
+        loop {
+            let mut handle = jetstream.get_stream(&stream.name).await.unwrap();
+            let stream_last = handle.info().await.unwrap().state.last_sequence;
+            if let Ok(info) = handle.consumer_info(DURABLE).await {
+                if info.num_pending == 0
+                    && info.num_ack_pending == 0
+                    && info.ack_floor.stream_sequence == stream_last
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("the consumer did not ack the whole stream");
+}
+
+/// A database with the consumer tables and the recorder's, and a stream.
+async fn setup() -> (TestDb, jetstream::Context, StreamSpec) {
+    let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
+    sqlx::query("CREATE TABLE applied (event_id text PRIMARY KEY)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let stream = test_stream("orders");
+    let client = platform::nats::connect(&nats_url()).await.unwrap();
+    let jetstream = jetstream::new(client);
+    platform::nats::ensure_stream(&jetstream, &stream)
+        .await
+        .unwrap();
+    (db, jetstream, stream)
+}
+
+/// Starts a consumer of the stream's `Order` events.
+fn start(
+    db: &TestDb,
+    jetstream: &jetstream::Context,
+    stream: &StreamSpec,
+) -> (tokio::task::JoinHandle<()>, CancellationToken) {
+    let mut config = ConsumerConfig::new(
+        DURABLE,
+        stream.clone(),
+        format!("{}.Order.>", stream.subject_prefix),
+    );
+    config.fetch_expiry = Duration::from_millis(500);
+    let consumer = Consumer::new(
+        jetstream.clone(),
+        db.pool.clone(),
+        std::sync::Arc::new(Recorder),
+        config,
+    );
+    let shutdown = CancellationToken::new();
+    (tokio::spawn(consumer.run(shutdown.clone())), shutdown)
+}
+
+fn order(id: &str, sequence: i64) -> String {
+    Envelope::event_id_for("orders", "Order", id, sequence)
+}
+
+#[tokio::test]
+async fn a_consumer_applies_its_subjects_and_acks_the_others() {
+    let (db, jetstream, stream) = setup().await;
+    // Another aggregate type in between, and last, so that the final ack has to
+    // cover a message that is not applied.
+    publish(
+        &jetstream,
+        &stream,
+        &[
+            envelope("Order", "a", 1),
+            envelope("Refund", "r", 1),
+            envelope("Order", "a", 2),
+            envelope("Order", "b", 1),
+            envelope("Refund", "r", 2),
+        ],
+    )
+    .await;
+
+    let (task, shutdown) = start(&db, &jetstream, &stream);
+
+    wait_until_all_acked(&jetstream, &stream).await;
+    assert_eq!(
+        applied(&db.pool).await,
+        vec![order("a", 1), order("a", 2), order("b", 1)]
+    );
+
+    // A fetch of nothing but other subjects is acked too.
+    publish(&jetstream, &stream, &[envelope("Refund", "r", 3)]).await;
+    wait_until_all_acked(&jetstream, &stream).await;
+    assert_eq!(applied(&db.pool).await.len(), 3);
+
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+}
+
+/// A durable left by an earlier version, with a filter on the server and explicit
+/// acks, is recreated to deliver just after its ack floor.
+#[tokio::test]
+async fn an_outdated_durable_is_recreated_after_its_ack_floor() {
+    let (db, jetstream, stream) = setup().await;
+    publish(
+        &jetstream,
+        &stream,
+        &[
+            envelope("Order", "a", 1),
+            envelope("Order", "a", 2),
+            envelope("Order", "a", 3),
+        ],
+    )
+    .await;
+    let handle = jetstream.get_stream(&stream.name).await.unwrap();
+    handle
+        .create_consumer(pull::Config {
+            durable_name: Some(DURABLE.to_owned()),
+            filter_subject: format!("{}.Order.>", stream.subject_prefix),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: 2 },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // What the old durable had done: event 1 applied, its offset recorded.
+    sqlx::query("INSERT INTO consumer_offsets VALUES ($1, 'Order', 'a', 1)")
+        .bind(DURABLE)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let (task, shutdown) = start(&db, &jetstream, &stream);
+    wait_until_all_acked(&jetstream, &stream).await;
+    assert_eq!(applied(&db.pool).await, vec![order("a", 2), order("a", 3)]);
+    let config = handle.consumer_info(DURABLE).await.unwrap().config;
+    assert_eq!(config.ack_policy, AckPolicy::All);
+    assert_eq!(config.filter_subject, "");
+
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+}
