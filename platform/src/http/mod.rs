@@ -80,7 +80,8 @@ pub fn with_common_layers(router: Router) -> Router {
 /// its own, so that it finishes even when its client hangs up: hyper then drops
 /// the handler's future, and one dropped while postgres-es's `BEGIN` is in flight
 /// leaves its pooled connection inside a transaction (see [`crate::db::begin`]).
-/// A command also either completes or never starts, whatever the client does.
+/// A write the service has begun is carried out even if its client never hears
+/// how it ended.
 async fn run_writes_to_the_end(request: axum::extract::Request, next: Next) -> Response {
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         return next.run(request).await;
