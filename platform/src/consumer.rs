@@ -136,8 +136,8 @@ pub struct Consumer {
 /// What one fetch brought, or `None` when shutdown came first.
 type Fetched = Option<anyhow::Result<Vec<jetstream::Message>>>;
 
-/// What one fetch brought: the deliveries to apply, in stream order, and the
-/// messages of other subjects, which are only acked.
+/// A fetch sorted by [`Consumer::sort`]: the deliveries to apply, in stream
+/// order, and the messages of other subjects, which are only acked.
 struct Batch {
     deliveries: Vec<Delivery>,
     passed_over: Vec<jetstream::Message>,

@@ -13,8 +13,11 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
+use async_nats::jetstream;
+
 use crate::devstack::{self, LocalNats, LocalPostgres};
 use crate::nats::StreamSpec;
+use crate::Envelope;
 
 /// The server tests create their databases on: `DATABASE_URL` (or the local default)
 /// when it answers, otherwise a private PostgreSQL started once for this test
@@ -161,6 +164,55 @@ pub fn test_namespace() -> String {
 /// A service's stream in a namespace of its own, for tests of one stream.
 pub fn test_stream(service: &str) -> StreamSpec {
     StreamSpec::in_namespace(&test_namespace(), service)
+}
+
+/// A JetStream context on the tests' NATS, with `stream` created.
+pub async fn jetstream_with(stream: &StreamSpec) -> anyhow::Result<jetstream::Context> {
+    let jetstream = jetstream::new(crate::nats::connect(&nats_url()).await?);
+    crate::nats::ensure_stream(&jetstream, stream).await?;
+    Ok(jetstream)
+}
+
+/// An event of the orders service with an empty payload, for tests of what
+/// consumes events rather than of what they mean.
+pub fn orders_event(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+    event_type: &str,
+) -> Envelope {
+    Envelope {
+        event_id: Envelope::event_id_for("orders", aggregate_type, aggregate_id, sequence),
+        service: "orders".into(),
+        aggregate_type: aggregate_type.into(),
+        aggregate_id: aggregate_id.into(),
+        sequence,
+        global_position: 0,
+        event_type: event_type.into(),
+        event_version: "1.0".into(),
+        payload: serde_json::json!({}),
+        metadata: [("correlation_id".to_owned(), "test".to_owned())].into(),
+        recorded_at: chrono::Utc::now(),
+    }
+}
+
+/// Publishes `envelopes` in order as the relay does: each on its subject, with
+/// its event id as `Nats-Msg-Id`, waiting for each ack.
+pub async fn publish(
+    jetstream: &jetstream::Context,
+    stream: &StreamSpec,
+    envelopes: &[Envelope],
+) -> anyhow::Result<()> {
+    for envelope in envelopes {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", envelope.event_id.as_str());
+        let body = serde_json::to_vec(envelope)?;
+        jetstream
+            .publish_with_headers(stream.subject_for(envelope), headers, body.into())
+            .await?
+            .await?;
+    }
+    Ok(())
 }
 
 /// A `nats-server -js` process owned by a test, on its own port and store

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use platform::consumer::{Consumer, ConsumerConfig, Handler};
 use platform::db::READ_MODEL_MIGRATIONS;
 use platform::nats::StreamSpec;
-use platform::testing::{nats_url, test_stream, TestDb};
+use platform::testing::{self, test_stream, TestDb};
 use platform::Envelope;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -40,31 +40,13 @@ impl Handler for Recorder {
 }
 
 fn envelope(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Envelope {
-    Envelope {
-        event_id: Envelope::event_id_for("orders", aggregate_type, aggregate_id, sequence),
-        service: "orders".into(),
-        aggregate_type: aggregate_type.into(),
-        aggregate_id: aggregate_id.into(),
-        sequence,
-        global_position: 0,
-        event_type: "Noted".into(),
-        event_version: "1.0".into(),
-        payload: serde_json::json!({}),
-        metadata: [("correlation_id".to_owned(), "test".to_owned())].into(),
-        recorded_at: chrono::Utc::now(),
-    }
+    testing::orders_event(aggregate_type, aggregate_id, sequence, "Noted")
 }
 
 async fn publish(jetstream: &jetstream::Context, stream: &StreamSpec, envelopes: &[Envelope]) {
-    for envelope in envelopes {
-        let body = serde_json::to_vec(envelope).unwrap();
-        jetstream
-            .publish(stream.subject_for(envelope), body.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    testing::publish(jetstream, stream, envelopes)
+        .await
+        .unwrap();
 }
 
 async fn applied(pool: &PgPool) -> Vec<String> {
@@ -105,11 +87,7 @@ async fn setup() -> (TestDb, jetstream::Context, StreamSpec) {
         .await
         .unwrap();
     let stream = test_stream("orders");
-    let client = platform::nats::connect(&nats_url()).await.unwrap();
-    let jetstream = jetstream::new(client);
-    platform::nats::ensure_stream(&jetstream, &stream)
-        .await
-        .unwrap();
+    let jetstream = testing::jetstream_with(&stream).await.unwrap();
     (db, jetstream, stream)
 }
 

@@ -16,7 +16,7 @@ use platform::db::READ_MODEL_MIGRATIONS;
 use platform::dead_letters::DeadLetters;
 use platform::http::dead_letters_router;
 use platform::nats::StreamSpec;
-use platform::testing::{nats_url, test_stream, TestDb};
+use platform::testing::{self, test_stream, TestDb};
 use platform::Envelope;
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
@@ -100,42 +100,17 @@ async fn database() -> TestDb {
 }
 
 async fn jetstream(stream: &StreamSpec) -> jetstream::Context {
-    let client = platform::nats::connect(&nats_url()).await.unwrap();
-    let jetstream = jetstream::new(client);
-    platform::nats::ensure_stream(&jetstream, stream)
-        .await
-        .unwrap();
-    jetstream
+    testing::jetstream_with(stream).await.unwrap()
 }
 
 fn envelope(aggregate_id: &str, sequence: i64) -> Envelope {
-    Envelope {
-        event_id: Envelope::event_id_for("orders", "Order", aggregate_id, sequence),
-        service: "orders".into(),
-        aggregate_type: "Order".into(),
-        aggregate_id: aggregate_id.into(),
-        sequence,
-        global_position: 0,
-        event_type: "OrderNoted".into(),
-        event_version: "1.0".into(),
-        payload: serde_json::json!({}),
-        metadata: [("correlation_id".to_owned(), "test".to_owned())].into(),
-        recorded_at: chrono::Utc::now(),
-    }
+    testing::orders_event("Order", aggregate_id, sequence, "OrderNoted")
 }
 
 async fn publish(jetstream: &jetstream::Context, stream: &StreamSpec, envelopes: &[Envelope]) {
-    for envelope in envelopes {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", envelope.event_id.as_str());
-        let body = serde_json::to_vec(envelope).unwrap();
-        jetstream
-            .publish_with_headers(stream.subject_for(envelope), headers, body.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    testing::publish(jetstream, stream, envelopes)
+        .await
+        .unwrap();
 }
 
 fn spawn_consumer(
