@@ -12,7 +12,6 @@
 //! next event is not the one it expects.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::nats::{self, StreamSpec};
@@ -133,10 +133,10 @@ pub struct Consumer {
     config: ConsumerConfig,
 }
 
-/// What one fetch brought, or `None` when shutdown came first.
-type Fetched = Option<anyhow::Result<Vec<jetstream::Message>>>;
+/// What one fetch brought, sorted, or `None` when shutdown came first.
+type Fetched = Option<anyhow::Result<Batch>>;
 
-/// A fetch sorted by [`Consumer::sort`]: the deliveries to apply, in stream
+/// A fetch sorted by [`Fetcher::sort`]: the deliveries to apply, in stream
 /// order, and the messages of other subjects, which are only acked.
 struct Batch {
     deliveries: Vec<Delivery>,
@@ -167,6 +167,116 @@ enum Commit {
     Done,
     Cancelled,
     Gap,
+}
+
+/// Fetches a consumer's batches and sorts them, in the consumer's task or, to
+/// overlap the commit of the batch before, in a task of its own.
+#[derive(Clone)]
+struct Fetcher {
+    pull: PullConsumer,
+    filter_subject: String,
+    batch_size: usize,
+    /// How long one fetch waits for a first message.
+    expiry: Duration,
+    shutdown: CancellationToken,
+}
+
+/// A fetch running in a task of its own; dropping it aborts the fetch.
+struct Prefetch(AbortOnDropHandle<Fetched>);
+
+impl Prefetch {
+    /// What the fetch brought, once it has.
+    async fn landed(self) -> Fetched {
+        match self.0.await {
+            Ok(fetched) => fetched,
+            Err(joined) if joined.is_panic() => std::panic::resume_unwind(joined.into_panic()),
+            // Only a runtime shutting down cancels the task.
+            Err(_) => None,
+        }
+    }
+}
+
+impl Fetcher {
+    /// One fetch, sorted; `None` when shutdown comes first. A fetch waits up to
+    /// `expiry` for a first message, then returns at once with what is
+    /// available, up to `batch_size`.
+    async fn next(&self) -> Fetched {
+        let fetched = tokio::select! {
+            _ = self.shutdown.cancelled() => return None,
+            fetched = self.fetch() => fetched,
+        };
+        Some(match fetched {
+            Ok(messages) => Ok(self.sort(messages).await),
+            Err(error) => Err(error),
+        })
+    }
+
+    /// [`Self::next`] in a task of its own.
+    fn spawn(&self) -> Prefetch {
+        let fetcher = self.clone();
+        Prefetch(AbortOnDropHandle::new(tokio::spawn(async move {
+            fetcher.next().await
+        })))
+    }
+
+    async fn fetch(&self) -> anyhow::Result<Vec<jetstream::Message>> {
+        let mut batch = self
+            .pull
+            .fetch()
+            .max_messages(self.batch_size)
+            .expires(self.expiry)
+            .messages()
+            .await
+            .map_err(|error| anyhow::anyhow!("request a batch: {error}"))?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(error) => anyhow::bail!("receive a batch: {error}"),
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Keeps the messages of the consumer's subjects that carry an Envelope,
+    /// sets the others aside, and terminates those that do not parse, which no
+    /// retry could ever apply.
+    ///
+    /// Parsing thousands of events takes milliseconds, so it runs on a blocking
+    /// thread rather than hold up a runtime thread that the commit in progress
+    /// may need.
+    async fn sort(&self, messages: Vec<jetstream::Message>) -> Batch {
+        let fetched = messages.len();
+        let filter = self.filter_subject.clone();
+        let parsing = tokio::task::spawn_blocking(move || {
+            let (mut deliveries, mut passed_over, mut malformed) = (vec![], vec![], vec![]);
+            for message in messages {
+                if !subject_matches(&filter, &message.subject) {
+                    passed_over.push(message);
+                    continue;
+                }
+                match parse(&message) {
+                    Ok((envelope, stream_sequence)) => deliveries.push(Delivery {
+                        message,
+                        envelope,
+                        stream_sequence,
+                    }),
+                    Err(error) => malformed.push((message, error)),
+                }
+            }
+            (deliveries, passed_over, malformed)
+        });
+        let (deliveries, passed_over, malformed) = match parsing.await {
+            Ok(sorted) => sorted,
+            Err(joined) => std::panic::resume_unwind(joined.into_panic()),
+        };
+        terminate(malformed).await;
+        Batch {
+            deliveries,
+            passed_over,
+            fetched,
+        }
+    }
 }
 
 impl Consumer {
@@ -222,8 +332,9 @@ impl Consumer {
     /// only a new subscription (see [`Self::subscribe`]) gets them back in order.
     ///
     /// While the consumer is behind (its batches come full), the next batch is
-    /// fetched while the one in hand commits, so that NATS delivering and the
-    /// consumer parsing overlap the database's work (decision 0019). Batches are
+    /// fetched and parsed in a task of its own while the one in hand commits, and
+    /// the batch done with is freed in another, so that NATS delivering and the
+    /// consumer's own work overlap the database's (decision 0019). Batches are
     /// still applied one after the other, in stream order.
     async fn consume(
         &self,
@@ -231,11 +342,18 @@ impl Consumer {
         backoff: &mut Backoff,
         shutdown: &CancellationToken,
     ) -> bool {
-        let mut fetched = self.fetch_unless_cancelled(pull, shutdown).await;
+        let fetcher = Fetcher {
+            pull: pull.clone(),
+            filter_subject: self.config.filter_subject.clone(),
+            batch_size: self.config.batch_size,
+            expiry: self.config.fetch_expiry,
+            shutdown: shutdown.clone(),
+        };
+        let mut fetched = fetcher.next().await;
         loop {
             let batch = match fetched {
                 None => return false,
-                Some(Ok(messages)) => self.sort(messages).await,
+                Some(Ok(batch)) => batch,
                 Some(Err(error)) => {
                     tracing::warn!(error = format!("{error:#}"), "fetch failed");
                     return true;
@@ -250,81 +368,33 @@ impl Consumer {
                     tracing::warn!(%error, "the consumer is gone, subscribing again");
                     return true;
                 }
-                fetched = self.fetch_unless_cancelled(pull, shutdown).await;
+                fetched = fetcher.next().await;
                 continue;
             }
             if batch.deliveries.is_empty() {
                 self.acknowledge(&batch).await;
-                fetched = self.fetch_unless_cancelled(pull, shutdown).await;
+                fetched = fetcher.next().await;
                 continue;
             }
-            let commit = async {
-                let committed = self.commit_with_retry(&batch.deliveries, shutdown).await;
-                if let Commit::Done = committed {
-                    self.acknowledge(&batch).await;
-                }
-                committed
-            };
-            if batch.fetched < self.config.batch_size {
-                // Caught up: the next fetch waits for what comes after this batch
-                // and takes all of it, rather than return with the first event that
-                // arrives while this one commits.
-                match commit.await {
-                    Commit::Cancelled => return false,
-                    Commit::Gap => return true,
-                    Commit::Done => {}
-                }
-                fetched = self.fetch_unless_cancelled(pull, shutdown).await;
-                continue;
-            }
-            let (committed, next) = self.commit_while_fetching(commit, pull, shutdown).await;
-            match committed {
-                // What was prefetched stays unacked; the new subscription rewinds
-                // to before it.
+            // Behind, the next batch is fetched meanwhile; what is prefetched when
+            // a commit fails stays unacked, and the new subscription rewinds to
+            // before it. Caught up (the batch is not full), the next fetch waits
+            // for what comes after this batch and takes all of it, rather than
+            // return with the first event that arrives while this one commits.
+            let prefetch = (batch.fetched >= self.config.batch_size).then(|| fetcher.spawn());
+            match self.commit_with_retry(&batch.deliveries, shutdown).await {
                 Commit::Cancelled => return false,
                 Commit::Gap => return true,
-                Commit::Done => fetched = next,
+                Commit::Done => self.acknowledge(&batch).await,
             }
-        }
-    }
-
-    /// Runs `commit` while fetching the next batch. Returns how the commit ended
-    /// and, once it has, what the fetch brought; on a failed commit the fetch is
-    /// dropped unfinished.
-    async fn commit_while_fetching(
-        &self,
-        commit: impl Future<Output = Commit>,
-        pull: &PullConsumer,
-        shutdown: &CancellationToken,
-    ) -> (Commit, Fetched) {
-        let next = self.fetch_unless_cancelled(pull, shutdown);
-        tokio::pin!(commit, next);
-        let mut prefetched = None;
-        let committed = loop {
-            tokio::select! {
-                committed = &mut commit => break committed,
-                done = &mut next, if prefetched.is_none() => prefetched = Some(done),
-            }
-        };
-        if !matches!(committed, Commit::Done) {
-            return (committed, None);
-        }
-        let fetched = match prefetched {
-            Some(done) => done,
-            None => next.await,
-        };
-        (committed, fetched)
-    }
-
-    /// One [`Self::fetch`], or `None` when `shutdown` comes first.
-    async fn fetch_unless_cancelled(
-        &self,
-        pull: &PullConsumer,
-        shutdown: &CancellationToken,
-    ) -> Fetched {
-        tokio::select! {
-            _ = shutdown.cancelled() => None,
-            fetched = self.fetch(pull) => Some(fetched),
+            fetched = match prefetch {
+                Some(prefetch) => {
+                    // Thousands of parsed events take milliseconds to free.
+                    tokio::task::spawn_blocking(move || drop(batch));
+                    prefetch.landed().await
+                }
+                None => fetcher.next().await,
+            };
         }
     }
 
@@ -404,26 +474,6 @@ impl Consumer {
         }
     }
 
-    /// One fetch: it waits up to `fetch_expiry` for a first message, then returns
-    /// at once with what is available, up to `batch_size`.
-    async fn fetch(&self, consumer: &PullConsumer) -> anyhow::Result<Vec<jetstream::Message>> {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(self.config.batch_size)
-            .expires(self.config.fetch_expiry)
-            .messages()
-            .await
-            .map_err(|error| anyhow::anyhow!("request a batch: {error}"))?;
-        let mut messages = Vec::new();
-        while let Some(message) = batch.next().await {
-            match message {
-                Ok(message) => messages.push(message),
-                Err(error) => anyhow::bail!("receive a batch: {error}"),
-            }
-        }
-        Ok(messages)
-    }
-
     /// Applies the batch until it commits. A gap ends the attempts at once: the
     /// missing event has to be fetched first. An event the handler keeps failing
     /// on is retried apart from the rest and finally parked (see [`retry`]).
@@ -441,21 +491,6 @@ impl Consumer {
             .map(|delivery| (&delivery.envelope, delivery.stream_sequence))
             .collect();
         apply_batch(&self.pool, &*self.handler, &self.config, events).await
-    }
-
-    /// Keeps the messages of the consumer's subjects that carry an Envelope,
-    /// sets the others aside, and terminates those that do not parse, which no
-    /// retry could ever apply.
-    async fn sort(&self, messages: Vec<jetstream::Message>) -> Batch {
-        let fetched = messages.len();
-        let (mine, passed_over) = messages
-            .into_iter()
-            .partition(|message| subject_matches(&self.config.filter_subject, &message.subject));
-        Batch {
-            deliveries: parse_or_terminate(mine).await,
-            passed_over,
-            fetched,
-        }
     }
 
     /// Acks a committed batch with one cumulative ack of its last message,
@@ -526,12 +561,11 @@ pub async fn apply_batch<'a>(
     Ok(applied)
 }
 
-/// The key of an event's aggregate in `consumer_offsets`.
-fn aggregate_key(envelope: &Envelope) -> (String, String) {
-    (
-        envelope.aggregate_type.clone(),
-        envelope.aggregate_id.clone(),
-    )
+/// The key of an event's aggregate in `consumer_offsets`: its type and id.
+type AggregateKey<'a> = (&'a str, &'a str);
+
+fn aggregate_key(envelope: &Envelope) -> AggregateKey<'_> {
+    (&envelope.aggregate_type, &envelope.aggregate_id)
 }
 
 /// The aggregate offsets of one batch, read with one query and written back with
@@ -543,11 +577,11 @@ fn aggregate_key(envelope: &Envelope) -> (String, String) {
 /// relays of every database in the cluster wait for the oldest running one
 /// (decision 0011): a reaction's batch, which runs its commands in between, held
 /// back its own events, and every other relay's, for as long as it ran.
-struct Offsets {
-    /// Each aggregate's last applied sequence as read, 0 when it had none.
-    read: HashMap<(String, String), i64>,
-    last: HashMap<(String, String), i64>,
-    changed: HashSet<(String, String)>,
+struct Offsets<'a> {
+    /// Each aggregate's last applied sequence as read; none when it had no row.
+    read: HashMap<AggregateKey<'a>, i64>,
+    /// The last sequence of each aggregate the batch moved.
+    moved: HashMap<AggregateKey<'a>, i64>,
 }
 
 /// Another batch of the same consumer recorded offsets of this batch's aggregates
@@ -561,21 +595,23 @@ struct OffsetsMoved {
     moved: usize,
 }
 
-impl Offsets {
+impl<'a> Offsets<'a> {
     /// Reads the offsets of every aggregate in the batch.
-    async fn load<'a>(
+    async fn load(
         config: &ConsumerConfig,
         tx: &mut PgConnection,
         envelopes: impl Iterator<Item = &'a Envelope>,
     ) -> anyhow::Result<Self> {
-        let keys: HashSet<(&str, &str)> = envelopes
-            .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
-            .collect();
-        let (types, ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT aggregate_type, aggregate_id, last_sequence FROM consumer_offsets
-              WHERE consumer = $1
-                AND (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+        let keys: HashSet<AggregateKey<'a>> = envelopes.map(aggregate_key).collect();
+        let keys: Vec<AggregateKey<'a>> = keys.into_iter().collect();
+        let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+        // Each row comes back as its key's place in `keys`, from 1.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT key.place, o.last_sequence
+               FROM unnest($2::text[], $3::text[]) WITH ORDINALITY
+                    AS key (aggregate_type, aggregate_id, place)
+               JOIN consumer_offsets o ON o.consumer = $1
+                AND o.aggregate_type = key.aggregate_type AND o.aggregate_id = key.aggregate_id",
         )
         .bind(&config.durable_name)
         .bind(&types)
@@ -583,22 +619,30 @@ impl Offsets {
         .fetch_all(&mut *tx)
         .await
         .context("read the aggregate offsets")?;
-        let read: HashMap<_, _> = rows
+        let read = rows
             .into_iter()
-            .map(|(kind, id, sequence)| ((kind, id), sequence))
+            .filter_map(|(place, sequence)| {
+                let key = keys.get(usize::try_from(place).ok()?.checked_sub(1)?)?;
+                Some((*key, sequence))
+            })
             .collect();
         Ok(Self {
-            last: read.clone(),
             read,
-            changed: HashSet::new(),
+            moved: HashMap::new(),
         })
+    }
+
+    /// The aggregate's last applied sequence, 0 when it has none.
+    fn last(&self, key: &AggregateKey<'a>) -> i64 {
+        let last = self.moved.get(key).or_else(|| self.read.get(key));
+        last.copied().unwrap_or(0)
     }
 
     /// Whether `envelope` is its aggregate's next event: `false` for one already
     /// applied, a [`SequenceGap`] for one that came early.
     fn is_next(&self, config: &ConsumerConfig, envelope: &Envelope) -> anyhow::Result<bool> {
         let key = aggregate_key(envelope);
-        let last = self.last.get(&key).copied().unwrap_or(0);
+        let last = self.last(&key);
         if envelope.sequence <= last {
             return Ok(false);
         }
@@ -613,10 +657,9 @@ impl Offsets {
         Ok(true)
     }
 
-    fn advance(&mut self, envelope: &Envelope) {
-        let key = aggregate_key(envelope);
-        self.last.insert(key.clone(), envelope.sequence);
-        self.changed.insert(key);
+    fn advance(&mut self, envelope: &'a Envelope) {
+        self.moved
+            .insert(aggregate_key(envelope), envelope.sequence);
     }
 
     /// Writes the offsets that moved: an update of those that had a row, where
@@ -625,10 +668,10 @@ impl Offsets {
     /// written by another batch in between.
     async fn save(&self, config: &ConsumerConfig, tx: &mut PgConnection) -> anyhow::Result<()> {
         let (mut known, mut new) = (OffsetRows::default(), OffsetRows::default());
-        for key in &self.changed {
+        for (key, &last) in &self.moved {
             match self.read.get(key) {
-                Some(read) => known.push(key, self.last[key], *read),
-                None => new.push(key, self.last[key], 0),
+                Some(&read) => known.push(key, last, read),
+                None => new.push(key, last, 0),
             }
         }
         let mut written = 0;
@@ -665,7 +708,7 @@ impl Offsets {
             .context("record the new aggregate offsets")?
             .rows_affected();
         }
-        let expected = self.changed.len() as u64;
+        let expected = self.moved.len() as u64;
         if written < expected {
             return Err(OffsetsMoved {
                 consumer: config.durable_name.clone(),
@@ -687,9 +730,9 @@ struct OffsetRows<'a> {
 }
 
 impl<'a> OffsetRows<'a> {
-    fn push(&mut self, key: &'a (String, String), sequence: i64, read: i64) {
-        self.types.push(&key.0);
-        self.ids.push(&key.1);
+    fn push(&mut self, key: &AggregateKey<'a>, sequence: i64, read: i64) {
+        self.types.push(key.0);
+        self.ids.push(key.1);
         self.sequences.push(sequence);
         self.read.push(read);
     }
@@ -776,27 +819,15 @@ async fn save_checkpoint(
     Ok(())
 }
 
-/// Keeps the messages that carry an Envelope and terminates the others, which no
-/// retry could ever apply.
-async fn parse_or_terminate(messages: Vec<jetstream::Message>) -> Vec<Delivery> {
-    let mut batch = Vec::with_capacity(messages.len());
-    for message in messages {
-        match parse(&message) {
-            Ok((envelope, stream_sequence)) => batch.push(Delivery {
-                message,
-                envelope,
-                stream_sequence,
-            }),
-            Err(error) => {
-                let error = format!("{error:#}");
-                tracing::error!(subject = %message.subject, error, "terminating a malformed message");
-                if let Err(error) = message.ack_with(AckKind::Term).await {
-                    tracing::warn!(%error, "terminating a malformed message failed");
-                }
-            }
+/// Terminates messages that carry no Envelope, which no retry could ever apply.
+async fn terminate(malformed: Vec<(jetstream::Message, anyhow::Error)>) {
+    for (message, error) in malformed {
+        let error = format!("{error:#}");
+        tracing::error!(subject = %message.subject, error, "terminating a malformed message");
+        if let Err(error) = message.ack_with(AckKind::Term).await {
+            tracing::warn!(%error, "terminating a malformed message failed");
         }
     }
-    batch
 }
 
 /// Whether `subject` matches `filter`, where `*` stands for one token and a

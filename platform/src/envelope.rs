@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use domain::versioning::{self, VersionedEvent};
+use serde::de::value::{MapAccessDeserializer, MapDeserializer};
 use serde::{Deserialize, Serialize};
 
 /// Metadata key for the id of the request that started a chain of events.
@@ -71,14 +72,17 @@ impl Envelope {
     /// A payload of an older `event_version` is first lifted to the current one by
     /// the enum's upcasters, the same ones the event store loads with.
     pub fn decode<E: VersionedEvent>(&self) -> Result<E, serde_json::Error> {
-        let tagged = serde_json::json!({ self.event_type.as_str(): self.payload });
         let changed = E::SCHEMA_CHANGES
             .iter()
             .any(|change| change.event_type == self.event_type);
         if !changed {
-            // Most event types never changed; they skip building the upcasters.
-            return serde_json::from_value(tagged);
+            // Most event types never changed; they skip building the upcasters, and
+            // read the payload where it is, as if tagged, rather than a tagged copy.
+            let tagged =
+                MapDeserializer::new(std::iter::once((self.event_type.as_str(), &self.payload)));
+            return E::deserialize(MapAccessDeserializer::new(tagged));
         }
+        let tagged = serde_json::json!({ self.event_type.as_str(): self.payload });
         let received = SerializedEvent::new(
             self.aggregate_id.clone(),
             usize::try_from(self.sequence).unwrap_or_default(),

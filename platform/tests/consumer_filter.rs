@@ -152,6 +152,29 @@ async fn a_consumer_applies_its_subjects_and_acks_the_others() {
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
 }
 
+/// A message of the consumer's subjects that carries no Envelope is terminated,
+/// and the events around it are applied: no retry could ever apply it.
+#[tokio::test]
+async fn a_malformed_message_is_terminated_and_the_rest_applied() {
+    let (db, jetstream, stream) = setup().await;
+    publish(&jetstream, &stream, &[envelope("Order", "a", 1)]).await;
+    let subject = format!("{}.Order.a.Noted", stream.subject_prefix);
+    jetstream
+        .publish(subject, "not an envelope".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    publish(&jetstream, &stream, &[envelope("Order", "a", 2)]).await;
+
+    let (task, shutdown) = start(&db, &jetstream, &stream);
+
+    wait_until_all_acked(&jetstream, &stream).await;
+    assert_eq!(applied(&db.pool).await, vec![order("a", 1), order("a", 2)]);
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+}
+
 /// A durable left by an earlier version, with a filter on the server and explicit
 /// acks, is recreated to deliver just after its ack floor.
 #[tokio::test]
