@@ -3,8 +3,10 @@
 
 mod support;
 
+use domain::orders::OrderEvent;
+use projections::replay::Replay;
 use sqlx::PgPool;
-use support::{applied, story};
+use support::{applied, placed, story, History};
 use uuid::Uuid;
 
 type OrderRow = (String, Option<i64>, Option<String>, i64);
@@ -98,4 +100,41 @@ async fn an_order_keeps_its_placing_time_and_the_time_of_its_last_event() {
     assert_eq!(times, (placed, last, story.ada));
     worker.stop().await;
     streams.delete().await;
+}
+
+/// The orders fold writes whole batches and counts the rows it changed: a batch
+/// that prices a line its order does not have, or moves an order the read model
+/// never saw, still fails, naming what is missing, rather than let the read model
+/// drift from the stream.
+#[tokio::test]
+async fn a_batch_fails_on_a_line_or_an_order_the_read_model_does_not_have() {
+    let (customer, order) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut history = History::default();
+    history.order(order, placed(customer, order, &[("MUG-1", 2)]));
+    let replay = Replay::new("orders").await.unwrap();
+    assert_eq!(replay.apply(&history.envelopes).await.unwrap(), 1);
+
+    let reserved = OrderEvent::OrderLineReserved {
+        sku: "TEA-7".into(),
+        quantity: 1,
+        unit_price_cents: 450,
+    };
+    history.order(order, reserved);
+    let error = format!("{:#}", replay.apply(&history.envelopes).await.unwrap_err());
+    assert!(
+        error.contains(&format!("order {order} has no line TEA-7")),
+        "{error}"
+    );
+
+    let stranger = Uuid::now_v7();
+    let mut elsewhere = History::default();
+    elsewhere.order(stranger, OrderEvent::OrderConfirmed { total_cents: 900 });
+    let error = format!(
+        "{:#}",
+        replay.apply(&elsewhere.envelopes).await.unwrap_err()
+    );
+    assert!(
+        error.contains(&format!("order {stranger} is not in the read model")),
+        "{error}"
+    );
 }

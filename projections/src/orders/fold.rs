@@ -276,21 +276,32 @@ async fn price_lines(
         skus.push(sku.as_str());
         cents.push(*price);
     }
-    let priced: Vec<(Uuid, String)> = sqlx::query_as(
+    let priced = sqlx::query(
         "UPDATE order_lines AS line SET unit_price_cents = priced.cents
            FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS priced (order_id, sku, cents)
-          WHERE line.order_id = priced.order_id AND line.sku = priced.sku
-      RETURNING line.order_id, line.sku",
+          WHERE line.order_id = priced.order_id AND line.sku = priced.sku",
     )
     .bind(&orders)
     .bind(&skus)
     .bind(&cents)
-    .fetch_all(tx)
+    .execute(&mut *tx)
     .await
-    .context("price the batch's order lines")?;
-    if priced.len() < prices.len() {
-        let priced: HashSet<_> = priced.into_iter().collect();
-        if let Some((order, sku)) = prices.keys().find(|key| !priced.contains(*key)) {
+    .context("price the batch's order lines")?
+    .rows_affected();
+    // A line is priced at most once, as (order, sku) is unique: fewer rows than
+    // prices means a line is missing, which only then is looked for.
+    if priced < prices.len() as u64 {
+        let found: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT order_id, sku FROM order_lines
+              WHERE (order_id, sku) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+        )
+        .bind(&orders)
+        .bind(&skus)
+        .fetch_all(tx)
+        .await
+        .context("look up the lines the batch did not price")?;
+        let found: HashSet<_> = found.into_iter().collect();
+        if let Some((order, sku)) = prices.keys().find(|key| !found.contains(*key)) {
             anyhow::bail!("order {order} has no line {sku} in the read model");
         }
     }
@@ -322,7 +333,7 @@ async fn update_moved(tx: &mut PgConnection, moved: &[Moved]) -> anyhow::Result<
         moved.iter().map(|row| row.operator_needed_at).collect();
     let versions: Vec<i64> = moved.iter().map(|row| row.version).collect();
     let times: Vec<DateTime<Utc>> = moved.iter().map(|row| row.updated_at).collect();
-    let updated: Vec<Uuid> = sqlx::query_scalar(
+    let updated = sqlx::query(
         "UPDATE orders AS o
             SET status = COALESCE(c.status, o.status),
                 total_cents = COALESCE(c.total_cents, o.total_cents),
@@ -336,8 +347,7 @@ async fn update_moved(tx: &mut PgConnection, moved: &[Moved]) -> anyhow::Result<
                        $6::timestamptz[], $7::bigint[], $8::timestamptz[])
                 AS c (id, status, total_cents, reason, operator_needed, operator_needed_at,
                       version, updated_at)
-          WHERE o.id = c.id AND o.version < c.version
-      RETURNING o.id",
+          WHERE o.id = c.id AND o.version < c.version",
     )
     .bind(&ids)
     .bind(&statuses)
@@ -347,20 +357,23 @@ async fn update_moved(tx: &mut PgConnection, moved: &[Moved]) -> anyhow::Result<
     .bind(&operators_at)
     .bind(&versions)
     .bind(&times)
-    .fetch_all(&mut *tx)
+    .execute(&mut *tx)
     .await
-    .context("update the batch's orders")?;
-    if updated.len() == ids.len() {
+    .context("update the batch's orders")?
+    .rows_affected();
+    if updated == ids.len() as u64 {
         return Ok(());
     }
-    let updated: HashSet<Uuid> = updated.into_iter().collect();
-    let unmoved: Vec<Uuid> = ids.into_iter().filter(|id| !updated.contains(id)).collect();
-    let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
-        .bind(&unmoved)
+    // Some rows were newer than the batch (a replay) or are missing: only the
+    // missing ones are an error.
+    let found: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM orders WHERE id = ANY($1)")
+        .bind(&ids)
         .fetch_all(tx)
         .await
-        .context("look up the orders the batch did not move")?;
-    if let Some(missing) = unmoved.iter().find(|id| !found.contains(id)) {
+        .context("look up the orders the batch did not move")?
+        .into_iter()
+        .collect();
+    if let Some(missing) = ids.iter().find(|id| !found.contains(id)) {
         anyhow::bail!("order {missing} is not in the read model");
     }
     Ok(())
