@@ -198,21 +198,48 @@ pub fn orders_event(
 
 /// Publishes `envelopes` in order as the relay does: each on its subject, with
 /// its event id as `Nats-Msg-Id`, waiting for each ack.
+///
+/// A stream that a service under test is creating at the same moment can be
+/// listed before it takes messages, and a publish then finds no stream. Like
+/// the relay, this publishes again after a pause; `Nats-Msg-Id` keeps it once.
 pub async fn publish(
     jetstream: &jetstream::Context,
     stream: &StreamSpec,
     envelopes: &[Envelope],
 ) -> anyhow::Result<()> {
     for envelope in envelopes {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", envelope.event_id.as_str());
-        let body = serde_json::to_vec(envelope)?;
-        jetstream
-            .publish_with_headers(stream.subject_for(envelope), headers, body.into())
-            .await?
-            .await?;
+        let mut attempt = 0;
+        while let Err(error) = publish_once(jetstream, stream, envelope).await {
+            attempt += 1;
+            if !stream_not_ready(&error) || attempt == 20 {
+                return Err(error.into());
+            }
+            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+        }
     }
     Ok(())
+}
+
+async fn publish_once(
+    jetstream: &jetstream::Context,
+    stream: &StreamSpec,
+    envelope: &Envelope,
+) -> Result<(), jetstream::context::PublishError> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", envelope.event_id.as_str());
+    let body = serde_json::to_vec(envelope).expect("an envelope serializes");
+    jetstream
+        .publish_with_headers(stream.subject_for(envelope), headers, body.into())
+        .await?
+        .await?;
+    Ok(())
+}
+
+fn stream_not_ready(error: &jetstream::context::PublishError) -> bool {
+    matches!(
+        error.kind(),
+        jetstream::context::PublishErrorKind::StreamNotFound
+    )
 }
 
 /// A `nats-server -js` process owned by a test, on its own port and store

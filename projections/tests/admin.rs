@@ -46,21 +46,9 @@ fn added(sku: &str) -> Envelope {
 
 async fn publish(js: &jetstream::Context, stream: &StreamSpec, envelopes: &[Envelope]) {
     platform::nats::ensure_stream(js, stream).await.unwrap();
-    let mut acks = Vec::new();
-    for envelope in envelopes {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", envelope.event_id.as_str());
-        let body = serde_json::to_vec(envelope).unwrap().into();
-        let subject = stream.subject_for(envelope);
-        acks.push(
-            js.publish_with_headers(subject, headers, body)
-                .await
-                .unwrap(),
-        );
-    }
-    for ack in acks {
-        ack.await.unwrap();
-    }
+    platform::testing::publish(js, stream, envelopes)
+        .await
+        .unwrap();
 }
 
 /// A running worker on a fresh database and namespace, and its base URL.

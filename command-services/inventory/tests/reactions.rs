@@ -67,16 +67,18 @@ impl Saga {
             format!("--stream-namespace={namespace}"),
         ])
         .expect("configuration");
-        let service = inventory::build(config).await.expect("inventory service");
-        let base_url = format!("http://127.0.0.1:{}", service.port());
-        let shutdown = CancellationToken::new();
-        let running = tokio::spawn(service.run(shutdown.clone()));
+        // Created before the service starts: a stream that the service creates
+        // at the same moment can be listed before it takes messages.
         let client = platform::nats::connect(&nats_url()).await.expect("NATS");
         let jetstream = jetstream::new(client);
         let orders = StreamSpec::in_namespace(&namespace, "orders");
         platform::nats::ensure_stream(&jetstream, &orders)
             .await
             .expect("ORDERS stream");
+        let service = inventory::build(config).await.expect("inventory service");
+        let base_url = format!("http://127.0.0.1:{}", service.port());
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(service.run(shutdown.clone()));
         Self {
             products: AggregateStore::new("inventory", db.pool.clone(), ()),
             inventory: StreamSpec::in_namespace(&namespace, "inventory"),
