@@ -102,6 +102,10 @@ pub struct ConsumerConfig {
     /// `rebuild_orders, public`: the handler's unqualified tables then resolve to
     /// another schema, while the checkpoint tables stay in `public`.
     pub search_path: Option<String>,
+    /// Whether each batch that applies events announces the aggregates it moved
+    /// (see [`crate::changes`]), so that readers waiting on `?min_version=` look
+    /// again as it commits. For the read models that query services serve.
+    pub announce_changes: bool,
 }
 
 impl ConsumerConfig {
@@ -121,6 +125,7 @@ impl ConsumerConfig {
             max_attempts: 8,
             retry_backoff: Duration::from_millis(100),
             search_path: None,
+            announce_changes: false,
         }
     }
 }
@@ -553,6 +558,10 @@ pub async fn apply_batch<'a>(
             .apply_all(&mut tx, &new)
             .await
             .map_err(retry::HandlerFailed::of_batch)?;
+        if config.announce_changes {
+            let moved = new.iter().map(|envelope| envelope.aggregate_id.as_str());
+            crate::changes::announce(&mut tx, handler.name(), moved).await?;
+        }
     }
     let applied = new.len() as u64;
     offsets.save(config, &mut tx).await?;

@@ -2,6 +2,7 @@
 //! JetStream, the JetStream consumer loop, HTTP conventions, configuration,
 //! telemetry and test support. Business rules live in `domain`, never here.
 
+pub mod changes;
 pub mod config;
 pub mod consumer;
 pub mod db;

@@ -91,7 +91,10 @@ impl SourceSpec {
     pub fn consumer_config(&self, durable_name: &str, common: &CommonArgs) -> ConsumerConfig {
         let stream = common.stream(self.service);
         let filter_subject = format!("{}.{}.>", stream.subject_prefix, self.aggregate_type);
-        ConsumerConfig::new(durable_name, stream, filter_subject)
+        ConsumerConfig {
+            announce_changes: true,
+            ..ConsumerConfig::new(durable_name, stream, filter_subject)
+        }
     }
 }
 

@@ -246,6 +246,8 @@ impl Supervisor {
             let mut config = source.consumer_config(&source.rebuild_durable_name(), &self.common);
             config.search_path = Some(search_path.clone());
             config.batch_size = REBUILD_BATCH_SIZE;
+            // Nobody reads the rebuilt tables before the switch.
+            config.announce_changes = false;
             self.consumer(config)
         })
     }

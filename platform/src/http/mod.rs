@@ -29,7 +29,7 @@ pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Path, Query, RequestContext};
 pub use health::{health_router, Readiness};
 pub use idempotency::{with_idempotency, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
-pub use min_version::{find_at_min_version, VersionParams, MIN_VERSION_WAIT};
+pub use min_version::{find_at_min_version, VersionParams, Watched, MIN_VERSION_WAIT};
 
 /// The header that carries the request id, which becomes every event's correlation id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

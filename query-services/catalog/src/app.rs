@@ -43,5 +43,5 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options);
-    Service::bind("catalog", config.addr, router(AppState { pool })).await
+    Service::bind("catalog", config.addr, router(AppState::new(pool))).await
 }

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use axum::extract::State;
 use domain::values::Sku;
-use platform::http::{find_at_min_version, ApiError, FieldError, Json, Path, Query, VersionParams};
+use platform::http::{
+    find_at_min_version, ApiError, FieldError, Json, Path, Query, VersionParams, Watched,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
@@ -131,8 +133,14 @@ async fn get_product(
     Path(sku): Path<String>,
     Query(params): Query<VersionParams>,
 ) -> Result<Json<Product>, ApiError> {
+    let watched = Watched {
+        changes: &state.changes,
+        read_model: "products",
+        aggregate_id: &sku,
+    };
     let product = find_at_min_version(
         params.min_version,
+        watched,
         |p: &Product| p.version,
         || find_product(&state.pool, &sku),
     )

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::{not_found, parse_customer_id, AppState};
-use platform::http::{find_at_min_version, VersionParams};
+use platform::http::{find_at_min_version, VersionParams, Watched};
 
 /// A customer as of its event `version`, with counters from its orders and payments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
@@ -64,8 +64,15 @@ async fn get_customer(
     Query(params): Query<VersionParams>,
 ) -> Result<Json<Customer>, ApiError> {
     let customer_id = parse_customer_id(&id)?;
+    let aggregate_id = customer_id.to_string();
+    let watched = Watched {
+        changes: &state.changes,
+        read_model: "customers",
+        aggregate_id: &aggregate_id,
+    };
     let customer = find_at_min_version(
         params.min_version,
+        watched,
         |customer: &Customer| customer.version,
         || find_customer(&state.pool, customer_id),
     )

@@ -9,19 +9,15 @@ pub mod notifications;
 use axum::routing::get;
 use axum::Router;
 use platform::http::{health_router, with_common_layers, ApiError, Readiness};
-use sqlx::PgPool;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 pub use app::{build, Config};
 
-/// What the handlers share: a pool on the read-model database.
-#[derive(Clone)]
-pub struct AppState {
-    /// Read-only connections to the `read_models` database.
-    pub pool: PgPool,
-}
+/// What the handlers share: a pool on the read-model database, and the changes
+/// its projections announce.
+pub use platform::changes::ReadModelState as AppState;
 
 #[derive(OpenApi)]
 #[openapi(

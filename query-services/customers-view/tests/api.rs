@@ -49,9 +49,7 @@ async fn notify(db: &TestDb, customer_id: Uuid, kind: &str, order_id: Option<Uui
 
 /// Sends a GET through the router, without a server; returns status, content type and body.
 async fn get(db: &TestDb, uri: &str) -> (StatusCode, String, Value) {
-    let app = router(AppState {
-        pool: db.pool.clone(),
-    });
+    let app = router(AppState::new(db.pool.clone()));
     let request = Request::get(uri).body(Body::empty()).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(10), app.oneshot(request))
         .await

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::{parse_id, AppState};
-use platform::http::{find_at_min_version, VersionParams};
+use platform::http::{find_at_min_version, VersionParams, Watched};
 
 mod list;
 
@@ -186,8 +186,15 @@ async fn get_order(
     Query(params): Query<VersionParams>,
 ) -> Result<Json<Order>, ApiError> {
     let order_id = parse_id(&id, "order")?;
+    let aggregate_id = order_id.to_string();
+    let watched = Watched {
+        changes: &state.changes,
+        read_model: "orders",
+        aggregate_id: &aggregate_id,
+    };
     let order = find_at_min_version(
         params.min_version,
+        watched,
         |order: &Order| order.version,
         || find_order(&state.pool, order_id),
     )

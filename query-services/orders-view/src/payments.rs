@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::{parse_id, AppState};
-use platform::http::{find_at_min_version, VersionParams};
+use platform::http::{find_at_min_version, VersionParams, Watched};
 
 /// An order's payment as of its event `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
@@ -59,8 +59,15 @@ async fn get_payment(
 ) -> Result<Json<Payment>, ApiError> {
     let not_found = || ApiError::not_found(format!("no payment for order {order_id}"));
     let id = parse_id(&order_id, "order").map_err(|_| not_found())?;
+    let aggregate_id = id.to_string();
+    let watched = Watched {
+        changes: &state.changes,
+        read_model: "payments",
+        aggregate_id: &aggregate_id,
+    };
     let payment = find_at_min_version(
         params.min_version,
+        watched,
         |payment: &Payment| payment.version,
         || find_payment(&state.pool, id),
     )

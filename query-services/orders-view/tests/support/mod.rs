@@ -27,9 +27,7 @@ pub fn order_id(n: u64) -> Uuid {
 
 /// Sends a GET through the router, without a server; returns status, content type and body.
 pub async fn get(db: &TestDb, uri: &str) -> (StatusCode, String, Value) {
-    let app = router(AppState {
-        pool: db.pool.clone(),
-    });
+    let app = router(AppState::new(db.pool.clone()));
     let request = Request::get(uri).body(Body::empty()).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(10), app.oneshot(request))
         .await
