@@ -9,6 +9,7 @@
 //! alone, which wakes every waiter of that read model.
 
 use std::collections::HashSet;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -135,14 +136,18 @@ impl ReadModelChanges {
         aggregate_id: &str,
     ) -> oneshot::Receiver<()> {
         let (wake, woken) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Waiter {
-                read_model,
-                aggregate_id: aggregate_id.to_owned(),
-                wake,
-            });
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        // Requests that gave up leave their waiter behind until a change covers
+        // it; forget them before the list grows, so that a quiet read model
+        // does not collect them.
+        if waiters.len() == waiters.capacity() {
+            waiters.retain(|waiter| !waiter.wake.is_closed());
+        }
+        waiters.push(Waiter {
+            read_model,
+            aggregate_id: aggregate_id.to_owned(),
+            wake,
+        });
         woken
     }
 }
@@ -163,23 +168,32 @@ fn wake(waiters: &Mutex<Vec<Waiter>>, payload: &str) {
 
 async fn listen(pool: PgPool, waiters: Arc<Mutex<Vec<Waiter>>>) {
     loop {
-        let listening = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
-            tracing::debug!(channel = CHANNEL, "listening for read-model changes");
-            loop {
-                // Reconnects by itself when the connection drops; what was
-                // announced meanwhile is lost, and waiters look again anyway.
-                let notification = listener.recv().await?;
-                wake(&waiters, notification.payload());
-            }
-        };
-        let failed: sqlx::Error = match listening.await {
-            Ok(()) => unreachable!("the listener loops until it fails"),
-            Err(error) => error,
-        };
-        tracing::debug!(error = %failed, "cannot listen for read-model changes, trying again");
+        let mut listened = false;
+        let Err(error) = listen_until_lost(&pool, &waiters, &mut listened).await;
+        if listened {
+            tracing::warn!(%error, "lost the read-model changes; `min_version` polls until they are back");
+        } else {
+            // The database may not exist yet: the service starts before the worker.
+            tracing::debug!(%error, "cannot listen for read-model changes yet");
+        }
         tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+async fn listen_until_lost(
+    pool: &PgPool,
+    waiters: &Mutex<Vec<Waiter>>,
+    listened: &mut bool,
+) -> Result<Infallible, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    *listened = true;
+    tracing::debug!(channel = CHANNEL, "listening for read-model changes");
+    loop {
+        // Reconnects by itself when the connection drops; what was announced
+        // meanwhile is lost, and waiters look again anyway.
+        let notification = listener.recv().await?;
+        wake(waiters, notification.payload());
     }
 }
 
@@ -205,6 +219,23 @@ mod tests {
 
         assert_eq!(payload, "orders");
         assert!(Change::parse(&payload).aggregate_ids.is_empty());
+    }
+
+    #[tokio::test]
+    async fn waiters_whose_requests_gave_up_are_forgotten_before_the_list_grows() {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nowhere")
+            .unwrap();
+        let changes = ReadModelChanges::listen(pool);
+
+        for _ in 0..1_000 {
+            drop(changes.next_change("orders", "a"));
+        }
+        let _waiting = changes.next_change("orders", "b");
+
+        let waiters = changes.waiters.lock().unwrap();
+        assert!(waiters.len() <= 8, "{} waiters kept", waiters.len());
+        assert_eq!(waiters.last().unwrap().aggregate_id, "b");
     }
 
     #[tokio::test]
