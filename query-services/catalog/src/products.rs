@@ -59,6 +59,10 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
+/// The read model these routes serve, by the name its projection announces
+/// changes under (`platform::changes`).
+pub const READ_MODEL: &str = "products";
+
 /// The routes of this resource, with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -135,7 +139,7 @@ async fn get_product(
 ) -> Result<Json<Product>, ApiError> {
     let watched = Watched {
         changes: &state.changes,
-        read_model: "products",
+        read_model: READ_MODEL,
         aggregate_id: &sku,
     };
     let product = find_at_min_version(

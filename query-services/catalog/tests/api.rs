@@ -210,3 +210,13 @@ async fn the_openapi_document_describes_the_product_routes() {
         "{body}"
     );
 }
+
+#[test]
+fn min_version_waits_on_the_read_model_its_projection_announces() {
+    use platform::consumer::Handler;
+
+    assert_eq!(
+        catalog::products::READ_MODEL,
+        projections::products::ProductsProjection.name()
+    );
+}

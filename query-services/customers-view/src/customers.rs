@@ -37,6 +37,10 @@ pub struct Customer {
     pub version: i64,
 }
 
+/// The read model these routes serve, by the name its projection announces
+/// changes under (`platform::changes`).
+pub const READ_MODEL: &str = "customers";
+
 /// The routes of this resource, with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_customer))
@@ -67,7 +71,7 @@ async fn get_customer(
     let aggregate_id = customer_id.to_string();
     let watched = Watched {
         changes: &state.changes,
-        read_model: "customers",
+        read_model: READ_MODEL,
         aggregate_id: &aggregate_id,
     };
     let customer = find_at_min_version(

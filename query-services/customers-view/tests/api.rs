@@ -259,3 +259,13 @@ async fn the_openapi_document_describes_every_route_and_health_answers() {
     assert_eq!(get(&db, "/healthz").await.0, StatusCode::OK);
     assert_eq!(get(&db, "/readyz").await.0, StatusCode::OK);
 }
+
+#[test]
+fn min_version_waits_on_the_read_model_its_projection_announces() {
+    use platform::consumer::Handler;
+
+    assert_eq!(
+        customers_view::customers::READ_MODEL,
+        projections::customers::CustomersProjection.name()
+    );
+}

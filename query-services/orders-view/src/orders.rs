@@ -159,6 +159,10 @@ impl TryFrom<OrderRow> for Order {
     }
 }
 
+/// The read model these routes serve, by the name its projection announces
+/// changes under (`platform::changes`).
+pub const READ_MODEL: &str = "orders";
+
 /// The routes of this resource, with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -189,7 +193,7 @@ async fn get_order(
     let aggregate_id = order_id.to_string();
     let watched = Watched {
         changes: &state.changes,
-        read_model: "orders",
+        read_model: READ_MODEL,
         aggregate_id: &aggregate_id,
     };
     let order = find_at_min_version(

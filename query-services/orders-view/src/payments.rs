@@ -33,6 +33,10 @@ pub struct Payment {
     pub version: i64,
 }
 
+/// The read model these routes serve, by the name its projection announces
+/// changes under (`platform::changes`).
+pub const READ_MODEL: &str = "payments";
+
 /// The routes of this resource, with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_payment))
@@ -62,7 +66,7 @@ async fn get_payment(
     let aggregate_id = id.to_string();
     let watched = Watched {
         changes: &state.changes,
-        read_model: "payments",
+        read_model: READ_MODEL,
         aggregate_id: &aggregate_id,
     };
     let payment = find_at_min_version(

@@ -67,3 +67,17 @@ async fn min_version_waits_for_the_payment_to_catch_up() {
     );
     projector.await.unwrap();
 }
+
+#[test]
+fn min_version_waits_on_the_read_models_their_projections_announce() {
+    use platform::consumer::Handler;
+
+    assert_eq!(
+        orders_view::orders::READ_MODEL,
+        projections::orders::OrdersProjection.name()
+    );
+    assert_eq!(
+        orders_view::payments::READ_MODEL,
+        projections::payments::PaymentsProjection.name()
+    );
+}
