@@ -55,54 +55,50 @@ async fn apply(db: &TestDb, config: &ConsumerConfig, batch: &[(Envelope, u64)]) 
         .unwrap()
 }
 
+/// A listener on the announcements of `db`.
+async fn listening(db: &TestDb) -> PgListener {
+    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
+    listener.listen(CHANNEL).await.unwrap();
+    listener
+}
+
+async fn next_payload(listener: &mut PgListener) -> String {
+    let notification = tokio::time::timeout(WAIT, listener.recv()).await;
+    notification.unwrap().unwrap().payload().to_owned()
+}
+
+/// A batch of one event of a third order, after [`batch`].
+fn order_c() -> [(Envelope, u64); 1] {
+    [(orders_event("Order", "order-c", 1, "OrderPlaced"), 4)]
+}
+
 #[tokio::test]
 async fn a_batch_announces_its_read_model_and_each_aggregate_it_moved() {
     let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
-    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
-    listener.listen(CHANNEL).await.unwrap();
+    let mut listener = listening(&db).await;
     let batch = batch();
 
     apply(&db, &config(true), &batch).await;
     // Applied again, every event is skipped: nothing changed, nothing is said.
     apply(&db, &config(true), &batch).await;
-    apply(
-        &db,
-        &config(true),
-        &[(orders_event("Order", "order-c", 1, "OrderPlaced"), 4)],
-    )
-    .await;
+    apply(&db, &config(true), &order_c()).await;
 
-    let first = tokio::time::timeout(WAIT, listener.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.payload(), "orders\norder-a\norder-b");
-    let next = tokio::time::timeout(WAIT, listener.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(next.payload(), "orders\norder-c");
+    assert_eq!(
+        next_payload(&mut listener).await,
+        "orders\norder-a\norder-b"
+    );
+    assert_eq!(next_payload(&mut listener).await, "orders\norder-c");
 }
 
 #[tokio::test]
 async fn a_consumer_that_does_not_announce_says_nothing() {
     let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
-    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
-    listener.listen(CHANNEL).await.unwrap();
+    let mut listener = listening(&db).await;
 
     apply(&db, &config(false), &batch()).await;
-    apply(
-        &db,
-        &config(true),
-        &[(orders_event("Order", "order-c", 1, "OrderPlaced"), 4)],
-    )
-    .await;
+    apply(&db, &config(true), &order_c()).await;
 
-    let first = tokio::time::timeout(WAIT, listener.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.payload(), "orders\norder-c");
+    assert_eq!(next_payload(&mut listener).await, "orders\norder-c");
 }
 
 #[tokio::test]
