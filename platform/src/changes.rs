@@ -60,7 +60,6 @@ fn payload<'a>(read_model: &str, aggregate_ids: impl IntoIterator<Item = &'a str
 }
 
 /// What one notification says changed.
-#[derive(Debug, PartialEq)]
 struct Change<'a> {
     read_model: &'a str,
     /// Empty when any aggregate of the read model may have changed.

@@ -12,7 +12,7 @@
 //! next event is not the one it expects.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -579,7 +579,8 @@ fn aggregate_key(envelope: &Envelope) -> AggregateKey<'_> {
 }
 
 /// The aggregate offsets of one batch, read with one query and written back with
-/// two: per event, only the handler's own statements reach the database.
+/// one, beside the checkpoint: per event, only the handler's own statements reach
+/// the database.
 ///
 /// They are read without a row lock and written back only where they still hold
 /// what was read, so a batch takes no transaction id before its first write. A
@@ -694,8 +695,9 @@ impl<'a> Offsets<'a> {
                 None => new.push(key, last, 0),
             }
         }
-        let written: i64 = sqlx::query_scalar(&format!(
-            "WITH updated AS (
+        static SAVE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH updated AS (
                  UPDATE consumer_offsets AS o SET last_sequence = moved.last_sequence
                    FROM unnest($5::text[], $6::text[], $7::bigint[], $8::bigint[])
                         AS moved (aggregate_type, aggregate_id, last_sequence, was)
@@ -709,21 +711,23 @@ impl<'a> Offsets<'a> {
               RETURNING 1),
              checkpoint AS ({SAVE_CHECKPOINT})
              SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)"
-        ))
-        .bind(&config.durable_name)
-        .bind(&config.stream.name)
-        .bind(i64::try_from(stream_seq).context("stream sequence out of range")?)
-        .bind(i64::try_from(applied).context("applied count out of range")?)
-        .bind(&known.types)
-        .bind(&known.ids)
-        .bind(&known.sequences)
-        .bind(&known.read)
-        .bind(&new.types)
-        .bind(&new.ids)
-        .bind(&new.sequences)
-        .fetch_one(&mut *tx)
-        .await
-        .context("record the aggregate offsets and the checkpoint")?;
+            )
+        });
+        let written: i64 = sqlx::query_scalar(&SAVE)
+            .bind(&config.durable_name)
+            .bind(&config.stream.name)
+            .bind(i64::try_from(stream_seq).context("stream sequence out of range")?)
+            .bind(i64::try_from(applied).context("applied count out of range")?)
+            .bind(&known.types)
+            .bind(&known.ids)
+            .bind(&known.sequences)
+            .bind(&known.read)
+            .bind(&new.types)
+            .bind(&new.ids)
+            .bind(&new.sequences)
+            .fetch_one(&mut *tx)
+            .await
+            .context("record the aggregate offsets and the checkpoint")?;
         let expected = self.moved.len();
         let written = usize::try_from(written).unwrap_or_default();
         if written < expected {

@@ -241,32 +241,28 @@ async fn add_foreign_keys(tx: &mut PgConnection, projection: &Projection) -> any
         .context("set the search_path")?;
     let mut foreign_keys = Vec::new();
     for table in projection.tables {
-        let keys: Vec<(String, String)> = sqlx::query_as(
+        let rebuilt = format!("{schema}.{}", quote_ident(table));
+        let missing: Vec<(String, String)> = sqlx::query_as(
             "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
-              WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
+              WHERE conrelid = $1::regclass AND contype = 'f'
+                AND conname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = $2::regclass)
+              ORDER BY conname",
         )
         .bind(format!("public.{table}"))
+        .bind(&rebuilt)
         .fetch_all(&mut *tx)
         .await
-        .with_context(|| format!("read the foreign keys of {table}"))?;
-        foreign_keys.extend(keys.into_iter().map(|key| (*table, key)));
+        .with_context(|| format!("read the foreign keys {table} lacks in the rebuild"))?;
+        foreign_keys.extend(
+            missing
+                .into_iter()
+                .map(|key| (*table, rebuilt.clone(), key)),
+        );
     }
     tx.execute(format!("SET LOCAL search_path TO {schema}, public").as_str())
         .await
         .context("set the search_path")?;
-    for (table, (name, definition)) in foreign_keys {
-        let rebuilt = format!("{schema}.{}", quote_ident(table));
-        let present: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)",
-        )
-        .bind(&rebuilt)
-        .bind(&name)
-        .fetch_one(&mut *tx)
-        .await
-        .with_context(|| format!("look for foreign key {name} on the rebuilt {table}"))?;
-        if present {
-            continue;
-        }
+    for (table, rebuilt, (name, definition)) in foreign_keys {
         let sql = format!(
             "ALTER TABLE {rebuilt} ADD CONSTRAINT {} {definition}",
             quote_ident(&name)

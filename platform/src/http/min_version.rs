@@ -66,7 +66,7 @@ where
         if caught_up || Instant::now() >= deadline {
             return Ok(row);
         }
-        let wait = MIN_VERSION_POLL.min(deadline - Instant::now());
+        let wait = MIN_VERSION_POLL.min(deadline.saturating_duration_since(Instant::now()));
         let _ = tokio::time::timeout(wait, changed).await;
     }
 }
