@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -27,23 +27,12 @@ const MAX_PAYLOAD: usize = 7_900;
 /// Pause before listening again after the listener failed.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
-/// Announces, in the batch's transaction, that it changed these aggregates of
-/// `read_model`; sent when the transaction commits.
-pub async fn announce<'a>(
-    tx: &mut PgConnection,
+/// The announcement that a batch changed these aggregates of `read_model`; the
+/// consumer sends it in the batch's transaction, which delivers it on commit.
+pub(crate) fn payload<'a>(
     read_model: &str,
     aggregate_ids: impl IntoIterator<Item = &'a str>,
-) -> anyhow::Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(payload(read_model, aggregate_ids))
-        .execute(tx)
-        .await
-        .map_err(|error| anyhow::anyhow!("announce the changes to {read_model}: {error}"))?;
-    Ok(())
-}
-
-fn payload<'a>(read_model: &str, aggregate_ids: impl IntoIterator<Item = &'a str>) -> String {
+) -> String {
     let mut payload = read_model.to_owned();
     let mut named = HashSet::new();
     for id in aggregate_ids {

@@ -11,8 +11,8 @@
 //! contiguous ack when it starts with unacked messages, and when an aggregate's
 //! next event is not the one it expects.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -136,6 +136,8 @@ pub struct Consumer {
     pool: PgPool,
     handler: Arc<dyn Handler>,
     config: ConsumerConfig,
+    /// The offsets this consumer's last batches committed.
+    recent: Mutex<RecentOffsets>,
 }
 
 /// What one fetch brought, sorted, or `None` when shutdown came first.
@@ -297,6 +299,7 @@ impl Consumer {
             jetstream,
             pool,
             handler,
+            recent: Mutex::default(),
             config,
         }
     }
@@ -488,6 +491,9 @@ impl Consumer {
 
     /// Applies every new event of the batch and the checkpoint in one transaction.
     /// Returns how many events were new.
+    ///
+    /// A batch that fails forgets the recent offsets: what is applied next, one
+    /// by one or after a rewind, reads them afresh.
     async fn apply_batch(&self, batch: &[Delivery]) -> anyhow::Result<u64> {
         // Collected rather than mapped lazily: a closure over borrowed deliveries
         // held across the await makes `run`'s future not `Send`.
@@ -495,7 +501,18 @@ impl Consumer {
             .iter()
             .map(|delivery| (&delivery.envelope, delivery.stream_sequence))
             .collect();
-        apply_batch(&self.pool, &*self.handler, &self.config, events).await
+        let lock = || self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut recent = std::mem::take(&mut *lock());
+        let applied = apply_batch_after(
+            &self.pool,
+            &*self.handler,
+            &self.config,
+            events,
+            &mut recent,
+        )
+        .await?;
+        *lock() = recent;
+        Ok(applied)
     }
 
     /// Acks a committed batch with one cumulative ack of its last message,
@@ -532,6 +549,19 @@ pub async fn apply_batch<'a>(
     config: &ConsumerConfig,
     batch: impl IntoIterator<Item = (&'a Envelope, u64)>,
 ) -> anyhow::Result<u64> {
+    apply_batch_after(pool, handler, config, batch, &mut RecentOffsets::default()).await
+}
+
+/// [`apply_batch`], taking the offsets of the aggregates that `recent` knows
+/// from it rather than from the database, and adding the batch's once it
+/// commits.
+async fn apply_batch_after<'a>(
+    pool: &PgPool,
+    handler: &dyn Handler,
+    config: &ConsumerConfig,
+    batch: impl IntoIterator<Item = (&'a Envelope, u64)>,
+    recent: &mut RecentOffsets,
+) -> anyhow::Result<u64> {
     let mut tx = crate::db::begin(pool)
         .await
         .context("begin batch transaction")?;
@@ -543,7 +573,7 @@ pub async fn apply_batch<'a>(
             .context("set the batch's search_path")?;
     }
     let batch: Vec<(&Envelope, u64)> = batch.into_iter().collect();
-    let mut offsets = Offsets::load(config, &mut tx, batch.iter().map(|(e, _)| *e)).await?;
+    let mut offsets = Offsets::load(config, &mut tx, batch.iter().map(|(e, _)| *e), recent).await?;
     let mut new = Vec::with_capacity(batch.len());
     let mut last = 0;
     for (envelope, stream_sequence) in batch {
@@ -558,17 +588,58 @@ pub async fn apply_batch<'a>(
             .apply_all(&mut tx, &new)
             .await
             .map_err(retry::HandlerFailed::of_batch)?;
-        if config.announce_changes {
-            let moved = new.iter().map(|envelope| envelope.aggregate_id.as_str());
-            crate::changes::announce(&mut tx, handler.name(), moved).await?;
-        }
     }
+    let announcement = (config.announce_changes && !new.is_empty()).then(|| {
+        let moved = new.iter().map(|envelope| envelope.aggregate_id.as_str());
+        crate::changes::payload(handler.name(), moved)
+    });
     let applied = new.len() as u64;
     offsets
-        .save_with_checkpoint(config, &mut tx, last, applied)
+        .save_with_checkpoint(config, &mut tx, last, applied, announcement)
         .await?;
     tx.commit().await.context("commit batch")?;
+    recent.remember(&offsets.moved);
     Ok(applied)
+}
+
+/// The offsets a consumer's own batches committed last, so that a batch whose
+/// aggregates each go on from one of them reads none: at a few events per
+/// batch, that read is one of a handful of round trips. The write-back still
+/// checks every offset against its row, so one that another writer moved fails
+/// the batch, which then forgets them all.
+#[derive(Debug, Default)]
+struct RecentOffsets {
+    /// The last committed sequence by aggregate type, then id.
+    by_type: HashMap<String, HashMap<String, i64>>,
+    len: usize,
+}
+
+impl RecentOffsets {
+    /// Beyond this many aggregates the offsets are forgotten and gathered again:
+    /// a live consumer's working set fits, a replay's passes through.
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, (aggregate_type, aggregate_id): &AggregateKey<'_>) -> Option<i64> {
+        self.by_type
+            .get(*aggregate_type)?
+            .get(*aggregate_id)
+            .copied()
+    }
+
+    fn remember(&mut self, moved: &HashMap<AggregateKey<'_>, i64>) {
+        if self.len + moved.len() > Self::CAPACITY {
+            *self = Self::default();
+        }
+        for (&(aggregate_type, aggregate_id), &sequence) in moved {
+            let ids = match self.by_type.get_mut(aggregate_type) {
+                Some(ids) => ids,
+                None => self.by_type.entry(aggregate_type.to_owned()).or_default(),
+            };
+            if ids.insert(aggregate_id.to_owned(), sequence).is_none() {
+                self.len += 1;
+            }
+        }
+    }
 }
 
 /// The key of an event's aggregate in `consumer_offsets`: its type and id.
@@ -607,14 +678,36 @@ struct OffsetsMoved {
 }
 
 impl<'a> Offsets<'a> {
-    /// Reads the offsets of every aggregate in the batch.
+    /// The offsets of every aggregate in the batch: from `recent` where the
+    /// batch's first event of the aggregate follows on from it, read otherwise.
     async fn load(
         config: &ConsumerConfig,
         tx: &mut PgConnection,
         envelopes: impl Iterator<Item = &'a Envelope>,
+        recent: &RecentOffsets,
     ) -> anyhow::Result<Self> {
-        let keys: HashSet<AggregateKey<'a>> = envelopes.map(aggregate_key).collect();
-        let keys: Vec<AggregateKey<'a>> = keys.into_iter().collect();
+        let mut first: HashMap<AggregateKey<'a>, i64> = HashMap::new();
+        for envelope in envelopes {
+            first
+                .entry(aggregate_key(envelope))
+                .or_insert(envelope.sequence);
+        }
+        let mut read = HashMap::new();
+        let mut keys = Vec::new();
+        for (key, sequence) in first {
+            match recent.get(&key) {
+                Some(last) if sequence == last + 1 => {
+                    read.insert(key, last);
+                }
+                _ => keys.push(key),
+            }
+        }
+        if keys.is_empty() {
+            return Ok(Self {
+                read,
+                moved: HashMap::new(),
+            });
+        }
         let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         // Each row comes back as its key's place in `keys`, from 1.
         let rows: Vec<(i64, i64)> = sqlx::query_as(
@@ -630,13 +723,10 @@ impl<'a> Offsets<'a> {
         .fetch_all(&mut *tx)
         .await
         .context("read the aggregate offsets")?;
-        let read = rows
-            .into_iter()
-            .filter_map(|(place, sequence)| {
-                let key = keys.get(usize::try_from(place).ok()?.checked_sub(1)?)?;
-                Some((*key, sequence))
-            })
-            .collect();
+        read.extend(rows.into_iter().filter_map(|(place, sequence)| {
+            let key = keys.get(usize::try_from(place).ok()?.checked_sub(1)?)?;
+            Some((*key, sequence))
+        }));
         Ok(Self {
             read,
             moved: HashMap::new(),
@@ -677,9 +767,10 @@ impl<'a> Offsets<'a> {
     /// statement: the offsets that had a row are updated where it still holds
     /// what was read, the others inserted where no row has appeared meanwhile.
     /// Fails with [`OffsetsMoved`] when any of them was written by another batch
-    /// in between.
+    /// in between. An `announcement` is sent on [`crate::changes::CHANNEL`] as
+    /// the transaction commits.
     ///
-    /// One statement rather than three: at a few events per batch, a batch's
+    /// One statement rather than four: at a few events per batch, a batch's
     /// round trips to the database cost more than what they write.
     async fn save_with_checkpoint(
         &self,
@@ -687,6 +778,7 @@ impl<'a> Offsets<'a> {
         tx: &mut PgConnection,
         stream_seq: u64,
         applied: u64,
+        announcement: Option<String>,
     ) -> anyhow::Result<()> {
         let (mut known, mut new) = (OffsetRows::default(), OffsetRows::default());
         for (key, &last) in &self.moved {
@@ -709,11 +801,13 @@ impl<'a> Offsets<'a> {
                  SELECT $1, * FROM unnest($9::text[], $10::text[], $11::bigint[])
                  ON CONFLICT (consumer, aggregate_type, aggregate_id) DO NOTHING
               RETURNING 1),
-             checkpoint AS ({SAVE_CHECKPOINT})
-             SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)"
+             checkpoint AS ({SAVE_CHECKPOINT}),
+             announced AS (SELECT pg_notify($12, $13) WHERE $13 IS NOT NULL)
+             SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted),
+                    (SELECT count(*) FROM announced)"
             )
         });
-        let written: i64 = sqlx::query_scalar(&SAVE)
+        let (written, _announced): (i64, i64) = sqlx::query_as(&SAVE)
             .bind(&config.durable_name)
             .bind(&config.stream.name)
             .bind(i64::try_from(stream_seq).context("stream sequence out of range")?)
@@ -725,6 +819,8 @@ impl<'a> Offsets<'a> {
             .bind(&new.types)
             .bind(&new.ids)
             .bind(&new.sequences)
+            .bind(crate::changes::CHANNEL)
+            .bind(announcement)
             .fetch_one(&mut *tx)
             .await
             .context("record the aggregate offsets and the checkpoint")?;
@@ -911,7 +1007,106 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
-    use super::subject_matches;
+    use super::*;
+    use crate::db::READ_MODEL_MIGRATIONS;
+    use crate::testing::{orders_event, test_stream, TestDb};
+
+    /// Records each event it applies, duplicates included.
+    struct Recording;
+
+    #[async_trait]
+    impl Handler for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+
+        async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
+            sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
+                .bind(&envelope.event_id)
+                .execute(tx)
+                .await?;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_offset_saves_the_read_and_one_moved_meanwhile_fails_the_batch() {
+        let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
+        sqlx::query("CREATE TABLE applied (event_id text NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let stream = test_stream("orders");
+        let filter = format!("{}.>", stream.subject_prefix);
+        let config = ConsumerConfig::new("recording", stream, filter);
+        let events: Vec<Envelope> = (1..=3)
+            .map(|sequence| orders_event("Order", "a", sequence, "OrderNoted"))
+            .collect();
+        let mut recent = RecentOffsets::default();
+        let applied = apply_batch_after(
+            &db.pool,
+            &Recording,
+            &config,
+            [(&events[0], 1)],
+            &mut recent,
+        );
+        assert_eq!(applied.await.unwrap(), 1);
+        assert_eq!(recent.get(&("Order", "a")), Some(1));
+
+        // Another worker on the durable applies the next event; this one still
+        // remembers 1 and, redelivered that event, applies it again until the
+        // write-back finds the offset moved and rolls the batch back.
+        apply_batch(&db.pool, &Recording, &config, [(&events[1], 2)])
+            .await
+            .unwrap();
+        let error = apply_batch_after(
+            &db.pool,
+            &Recording,
+            &config,
+            [(&events[1], 2)],
+            &mut recent,
+        )
+        .await
+        .unwrap_err();
+        assert!(error.downcast_ref::<OffsetsMoved>().is_some(), "{error:#}");
+
+        // The next batch after what it remembers reads nothing, and commits.
+        let mut recent = RecentOffsets::default();
+        recent.remember(&[(("Order", "a"), 2)].into());
+        let applied = apply_batch_after(
+            &db.pool,
+            &Recording,
+            &config,
+            [(&events[2], 3)],
+            &mut recent,
+        );
+        assert_eq!(applied.await.unwrap(), 1);
+        assert_eq!(recent.get(&("Order", "a")), Some(3));
+        let recorded: Vec<String> =
+            sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        let mut once_each: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+        once_each.sort();
+        assert_eq!(recorded, once_each);
+    }
+
+    #[test]
+    fn recent_offsets_start_over_when_full() {
+        let mut recent = RecentOffsets::default();
+        let ids: Vec<String> = (0..RecentOffsets::CAPACITY)
+            .map(|i| i.to_string())
+            .collect();
+        let all: HashMap<AggregateKey<'_>, i64> =
+            ids.iter().map(|id| (("Order", id.as_str()), 1)).collect();
+        recent.remember(&all);
+        assert_eq!(recent.get(&("Order", "0")), Some(1));
+        recent.remember(&[(("Order", "new"), 1)].into());
+        assert_eq!(recent.get(&("Order", "0")), None);
+        assert_eq!(recent.get(&("Order", "new")), Some(1));
+        assert_eq!(recent.len, 1);
+    }
 
     #[test]
     fn subjects_match_filters_token_by_token() {
