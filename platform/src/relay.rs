@@ -152,13 +152,14 @@ impl Relay {
             checkpoint,
             stream_ready: false,
             republish_target: None,
+            look_for_republish: true,
         };
         let mut backoff = MIN_BACKOFF;
         let mut recheck = HELD_BACK_RECHECK;
         loop {
             term.leadership.check().await?;
             let before = term.checkpoint;
-            let stopped = match term.drain(shutdown).await {
+            let stopped = match term.drain(shutdown, wakeups.take_republish()).await {
                 Ok(drained) => {
                     backoff = MIN_BACKOFF;
                     if term.checkpoint != before {
@@ -230,14 +231,25 @@ struct Term<'a> {
     /// The last event of a republish under way: progress is counted until the
     /// checkpoint reaches it.
     republish_target: Option<Checkpoint>,
+    /// Whether to read the republish requests before the next batch; kept until
+    /// a read succeeds.
+    look_for_republish: bool,
 }
 
 impl Term<'_> {
     /// Publishes batches until one comes back short, shutdown is requested, or a
-    /// batch fails.
-    async fn drain(&mut self, shutdown: &CancellationToken) -> Result<Drained, Failure> {
+    /// batch fails; first takes up a republish if one may have been requested.
+    async fn drain(
+        &mut self,
+        shutdown: &CancellationToken,
+        republish_may_be_requested: bool,
+    ) -> Result<Drained, Failure> {
         let relay = self.relay;
-        self.take_up_republish().await?;
+        self.look_for_republish |= republish_may_be_requested;
+        if self.look_for_republish {
+            self.take_up_republish().await?;
+            self.look_for_republish = false;
+        }
         loop {
             let rows = outbox::read_batch(&relay.pool, self.checkpoint, relay.config.batch_size)
                 .await

@@ -1,6 +1,7 @@
 //! Reading the outbox: the relay's checkpoint, the next batch of committed rows,
 //! and the `NOTIFY` that says new rows may be there.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ use crate::event_store::{EventRow, EVENT_COLUMNS};
 
 /// The channel that the events table's insert trigger notifies.
 pub(super) const CHANNEL: &str = "events_appended";
+/// The payload on [`CHANNEL`] of a republish request; appends send none.
+pub(super) const REPUBLISH_REQUESTED: &str = "republish";
 /// Pause after the `LISTEN` connection failed to reconnect; polling covers the gap.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -104,6 +107,9 @@ pub(super) async fn held_back(pool: &PgPool, checkpoint: Checkpoint) -> anyhow::
 /// waiting is cancel-safe and a notification that arrives mid-batch is kept.
 pub(super) struct Wakeups {
     notified: Arc<Notify>,
+    /// Whether a republish may have been requested since the relay last looked:
+    /// set by a request's notification, by a poll, and by a lost connection.
+    republish: Arc<AtomicBool>,
     listener: JoinHandle<()>,
 }
 
@@ -128,13 +134,32 @@ impl Wakeups {
             .await
             .context("LISTEN events_appended")?;
         let notified = Arc::new(Notify::new());
-        let listener = tokio::spawn(forward(listener, Arc::clone(&notified)));
-        Ok(Self { notified, listener })
+        // A new leader looks once whatever it heard.
+        let republish = Arc::new(AtomicBool::new(true));
+        let listener = tokio::spawn(forward(
+            listener,
+            Arc::clone(&notified),
+            Arc::clone(&republish),
+        ));
+        Ok(Self {
+            notified,
+            republish,
+            listener,
+        })
     }
 
     /// Waits for the next notification, or `poll_interval`, whichever comes first.
     pub(super) async fn next(&self, poll_interval: Duration) {
-        let _ = tokio::time::timeout(poll_interval, self.notified.notified()).await;
+        let heard = tokio::time::timeout(poll_interval, self.notified.notified()).await;
+        if heard.is_err() {
+            self.republish.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether to look for a republish request: the table is read only when one
+    /// may have come, not at every append.
+    pub(super) fn take_republish(&self) -> bool {
+        self.republish.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -144,14 +169,22 @@ impl Drop for Wakeups {
     }
 }
 
-async fn forward(mut listener: PgListener, notified: Arc<Notify>) {
+async fn forward(mut listener: PgListener, notified: Arc<Notify>, republish: Arc<AtomicBool>) {
     loop {
         match listener.try_recv().await {
             // One stored permit is enough: a single drain catches up on them all.
-            Ok(Some(_)) => notified.notify_one(),
+            Ok(Some(notification)) => {
+                if notification.payload() == REPUBLISH_REQUESTED {
+                    republish.store(true, Ordering::Relaxed);
+                }
+                notified.notify_one();
+            }
             // The connection was lost and re-established; notifications sent in
             // between are gone, so look anyway.
-            Ok(None) => notified.notify_one(),
+            Ok(None) => {
+                republish.store(true, Ordering::Relaxed);
+                notified.notify_one();
+            }
             Err(error) => {
                 tracing::warn!(error = %error, "relay LISTEN failed, polling until it reconnects");
                 tokio::time::sleep(LISTEN_RETRY).await;

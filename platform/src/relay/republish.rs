@@ -119,8 +119,9 @@ pub async fn request_republish(
     .await
     .context("record the republish request")?;
     // The relay listens on this channel; without it, it looks at its next poll.
-    sqlx::query("SELECT pg_notify($1, '')")
+    sqlx::query("SELECT pg_notify($1, $2)")
         .bind(super::outbox::CHANNEL)
+        .bind(super::outbox::REPUBLISH_REQUESTED)
         .execute(pool)
         .await
         .context("wake the relay")?;
