@@ -8,7 +8,7 @@ use reqwest::Client;
 use serde_json::json;
 
 use super::http::{self, Versioned};
-use super::load::{self, Summary, Window};
+use super::load::{self, Recorder, Summary, Window};
 use super::setup::Products;
 
 /// Runs restocks against `base_url` (the inventory service or the gateway) from
@@ -19,11 +19,11 @@ pub async fn restock(
     products: &Arc<Products>,
     clients: usize,
     window: Window,
-) -> Summary {
+) -> Recorder {
     let (client, products) = (client.clone(), products.clone());
     let base_url = base_url.to_owned();
     let body = json!({"quantity": 1});
-    load::closed_loop(clients, window, move |index| {
+    load::closed_loop_recorded(clients, window, move |index| {
         let (client, products, body) = (client.clone(), products.clone(), body.clone());
         let url = format!("{base_url}/api/products/{}/restock", products.sku(index));
         async move {

@@ -136,6 +136,18 @@ where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
+    closed_loop_recorded(clients, window, operation)
+        .await
+        .summary(window.measured)
+}
+
+/// [`closed_loop`], with what it recorded rather than its summary, so that
+/// several rounds can be added up.
+pub async fn closed_loop_recorded<F, Fut>(clients: usize, window: Window, operation: F) -> Recorder
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let measure_from = start + window.warmup;
@@ -165,7 +177,7 @@ where
             total.merge(recorder);
         }
     }
-    total.summary(window.measured)
+    total
 }
 
 /// Starts `operation` `rate` times a second for `duration`, each call on its own

@@ -7,7 +7,7 @@ use reqwest::Client;
 use serde::de::IgnoredAny;
 
 use super::http;
-use super::load::{self, Summary, Window};
+use super::load::{self, Recorder, Window};
 
 /// Reads `{base_url}/{key}` for keys taken round-robin from `keys`, from `clients`
 /// clients for `window`. The answer is read whole but not kept.
@@ -17,9 +17,9 @@ pub async fn by_key(
     keys: Arc<Vec<String>>,
     clients: usize,
     window: Window,
-) -> Summary {
+) -> Recorder {
     let client = client.clone();
-    load::closed_loop(clients, window, move |index| {
+    load::closed_loop_recorded(clients, window, move |index| {
         let client = client.clone();
         let key = &keys[(index % keys.len().max(1) as u64) as usize];
         let url = format!("{base_url}/{key}");

@@ -14,7 +14,7 @@ use sqlx::postgres::PgConnectOptions;
 use super::ceiling::Ceiling;
 use super::footprint::Sampler;
 use super::http::{self, Urls};
-use super::load::{Summary, Window};
+use super::load::{Recorder, Summary, Window};
 use super::machine::{machine, process_cpu};
 use super::report::{CommandRow, Measured, QueryRow, RateSummary, Report};
 use super::setup::{self, Products};
@@ -240,16 +240,12 @@ async fn command_load(
     let sampler = Sampler::start();
     for (&clients, limit) in args.clients.iter().zip(limits) {
         say(format!(
-            "commands, {clients} clients: inventory, then gateway"
+            "commands, {clients} clients: inventory and gateway, in turns"
         ));
-        let direct = measured(
+        let (direct, gateway) = side_by_side(
             window,
-            commands::restock(client, &args.urls.inventory_url, products, clients, window),
-        )
-        .await;
-        let gateway = measured(
-            window,
-            commands::restock(client, &args.urls.gateway, products, clients, window),
+            |round| commands::restock(client, &args.urls.inventory_url, products, clients, round),
+            |round| commands::restock(client, &args.urls.gateway, products, clients, round),
         )
         .await;
         report.commands.push(CommandRow {
@@ -276,14 +272,11 @@ async fn rebuild_projections(
 ) -> Result<Vec<rebuild::Rebuilt>, String> {
     let projections_url = &args.urls.projections_url;
     rebuild::available(client, projections_url).await?;
-    top_up(args, client, "products", "restocking", || {
-        commands::restock(
-            client,
-            &args.urls.inventory_url,
-            products,
-            32,
-            Window::of(Duration::from_secs(10)),
-        )
+    top_up(args, client, "products", "restocking", || async {
+        let window = Window::of(Duration::from_secs(10));
+        commands::restock(client, &args.urls.inventory_url, products, 32, window)
+            .await
+            .summary(window.measured)
     })
     .await?;
     let customers = Arc::new(customers.to_vec());
@@ -371,47 +364,84 @@ async fn query_load(
             continue;
         }
         say(format!(
-            "queries: {what}, {QUERY_CLIENTS} clients, direct and through the gateway"
+            "queries: {what}, {QUERY_CLIENTS} clients, direct and through the gateway, in turns"
         ));
         let direct = format!("{direct_url}/api/{resource}");
         let gateway = format!("{}/api/{resource}", urls.gateway);
+        let (direct, gateway) = side_by_side(
+            window,
+            |round| queries::by_key(client, direct.clone(), keys.clone(), QUERY_CLIENTS, round),
+            |round| queries::by_key(client, gateway.clone(), keys.clone(), QUERY_CLIENTS, round),
+        )
+        .await;
         rows.push(QueryRow {
             what: what.to_owned(),
             clients: QUERY_CLIENTS,
-            direct: Some(
-                measured(
-                    window,
-                    queries::by_key(client, direct, keys.clone(), QUERY_CLIENTS, window),
-                )
-                .await,
-            ),
-            gateway: Some(
-                measured(
-                    window,
-                    queries::by_key(client, gateway, keys, QUERY_CLIENTS, window),
-                )
-                .await,
-            ),
+            direct: Some(direct),
+            gateway: Some(gateway),
         });
     }
     rows
 }
 
-/// Runs a closed-loop measurement and charges it the CPU this process spent.
-async fn measured(window: Window, load: impl Future<Output = Summary>) -> Measured {
-    let before = process_cpu();
-    let summary = load.await;
-    let spent = process_cpu().saturating_sub(before);
-    // The warm-up's requests cost CPU too but are not counted: scale them in.
-    let total = (window.warmup + window.measured).as_secs_f64();
-    let requests = summary.operations as f64 * total / window.measured.as_secs_f64();
-    Measured {
-        client_cpu_us_per_request: if requests > 0.0 {
-            spent.as_secs_f64() * 1e6 / requests
+/// How many rounds each side of a [`side_by_side`] measurement takes.
+const ROUNDS: u32 = 4;
+
+/// Measures two closed loops in alternating rounds, A B B A A B B A, each side
+/// `window.measured` in all, and charges each the CPU this process spent on it.
+/// Drift in the machine or a neighbour's burst then weighs on both sides alike,
+/// rather than on whichever ran second: one run of each, back to back, differed
+/// by up to a third on this machine from one run to the next.
+async fn side_by_side<A, B, FutA, FutB>(window: Window, mut a: A, mut b: B) -> (Measured, Measured)
+where
+    A: FnMut(Window) -> FutA,
+    B: FnMut(Window) -> FutB,
+    FutA: Future<Output = Recorder>,
+    FutB: Future<Output = Recorder>,
+{
+    let round = Window {
+        warmup: window.warmup / ROUNDS,
+        measured: window.measured / ROUNDS,
+    };
+    let (mut first, mut second) = (Side::default(), Side::default());
+    for index in 0..2 * ROUNDS {
+        let a_turn = (index / 2 % 2 == 0) == (index % 2 == 0);
+        let before = process_cpu();
+        if a_turn {
+            first.add(a(round).await, process_cpu().saturating_sub(before));
         } else {
-            0.0
-        },
-        summary,
+            second.add(b(round).await, process_cpu().saturating_sub(before));
+        }
+    }
+    (first.measured(window), second.measured(window))
+}
+
+/// One side of a [`side_by_side`] measurement, round after round.
+#[derive(Default)]
+struct Side {
+    recorded: Recorder,
+    cpu: Duration,
+}
+
+impl Side {
+    fn add(&mut self, round: Recorder, cpu: Duration) {
+        self.recorded.merge(round);
+        self.cpu += cpu;
+    }
+
+    fn measured(&self, window: Window) -> Measured {
+        let summary = self.recorded.summary(window.measured);
+        // The warm-ups' requests cost CPU too but are not counted: scale them in.
+        let total = (window.warmup + window.measured).as_secs_f64();
+        let requests = summary.operations as f64 * total / window.measured.as_secs_f64();
+        Measured {
+            client_cpu_us_per_request: if requests > 0.0 {
+                self.cpu.as_secs_f64() * 1e6 / requests
+            } else {
+                0.0
+            },
+            summary,
+        }
     }
 }
 
