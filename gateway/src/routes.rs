@@ -1,9 +1,12 @@
 //! Which upstream answers which route: commands, event streams and aggregate states go
 //! to the command services, queries to the query services.
 
+use std::sync::Arc;
+
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{header, Response};
-use axum::routing::{get, get_service, post, post_service, put_service};
+use axum::routing::{get, post, put};
 use axum::Router;
 use axum_reverse_proxy::ReverseProxy;
 use platform::http::{self, ApiError};
@@ -52,7 +55,15 @@ impl Upstreams {
 /// owns the aggregate, reads to the query service that serves the read model.
 /// Every proxied request carries the gateway's `X-Request-Id`.
 pub fn router(upstreams: Upstreams) -> Router {
-    let to = |base: &str| ReverseProxy::new("", base);
+    // Each route's handler shares its proxy rather than cloning it per request,
+    // which copied an HTTP client and five strings.
+    let to = |base: &str| {
+        let proxy = Arc::new(ReverseProxy::new("", base));
+        move |request: Request| {
+            let proxy = Arc::clone(&proxy);
+            async move { proxy.proxy_request(request).await }
+        }
+    };
     let customers = to(&upstreams.customers);
     let inventory = to(&upstreams.inventory);
     let orders = to(&upstreams.orders);
@@ -62,58 +73,34 @@ pub fn router(upstreams: Upstreams) -> Router {
     let customers_view = to(&upstreams.customers_view);
     let projections = to(&upstreams.projections);
     let api = Router::new()
-        .route("/api/customers", post_service(customers.clone()))
-        .route("/api/customers/{id}", get_service(customers_view.clone()))
-        .route(
-            "/api/customers/{id}/credit-limit",
-            put_service(customers.clone()),
-        )
-        .route(
-            "/api/customers/{id}/deactivate",
-            post_service(customers.clone()),
-        )
-        .route("/api/customers/{id}/events", get_service(customers.clone()))
-        .route("/api/customers/{id}/state", get_service(customers))
-        .route(
-            "/api/customers/{id}/notifications",
-            get_service(customers_view),
-        )
+        .route("/api/customers", post(customers.clone()))
+        .route("/api/customers/{id}", get(customers_view.clone()))
+        .route("/api/customers/{id}/credit-limit", put(customers.clone()))
+        .route("/api/customers/{id}/deactivate", post(customers.clone()))
+        .route("/api/customers/{id}/events", get(customers.clone()))
+        .route("/api/customers/{id}/state", get(customers))
+        .route("/api/customers/{id}/notifications", get(customers_view))
         .route(
             "/api/products",
-            post_service(inventory.clone()).get_service(catalog.clone()),
+            post(inventory.clone()).get(catalog.clone()),
         )
-        .route("/api/products/{sku}", get_service(catalog))
-        .route(
-            "/api/products/{sku}/restock",
-            post_service(inventory.clone()),
-        )
-        .route("/api/products/{sku}/price", put_service(inventory.clone()))
-        .route("/api/products/{sku}/events", get_service(inventory.clone()))
-        .route("/api/products/{sku}/state", get_service(inventory))
-        .route(
-            "/api/orders",
-            post_service(orders.clone()).get_service(orders_view.clone()),
-        )
-        .route("/api/orders/{id}", get_service(orders_view.clone()))
-        .route("/api/orders/{id}/cancel", post_service(orders.clone()))
-        .route("/api/orders/{id}/ship", post_service(orders.clone()))
-        .route("/api/orders/{id}/events", get_service(orders.clone()))
-        .route("/api/orders/{id}/state", get_service(orders))
-        .route("/api/payments/{order_id}", get_service(orders_view))
-        .route(
-            "/api/payments/{order_id}/events",
-            get_service(payments.clone()),
-        )
-        .route("/api/payments/{order_id}/state", get_service(payments))
-        .route("/api/admin/projections", get_service(projections.clone()))
-        .route(
-            "/api/admin/projections/{name}",
-            get_service(projections.clone()),
-        )
-        .route(
-            "/api/admin/projections/{name}/rebuild",
-            post_service(projections),
-        )
+        .route("/api/products/{sku}", get(catalog))
+        .route("/api/products/{sku}/restock", post(inventory.clone()))
+        .route("/api/products/{sku}/price", put(inventory.clone()))
+        .route("/api/products/{sku}/events", get(inventory.clone()))
+        .route("/api/products/{sku}/state", get(inventory))
+        .route("/api/orders", post(orders.clone()).get(orders_view.clone()))
+        .route("/api/orders/{id}", get(orders_view.clone()))
+        .route("/api/orders/{id}/cancel", post(orders.clone()))
+        .route("/api/orders/{id}/ship", post(orders.clone()))
+        .route("/api/orders/{id}/events", get(orders.clone()))
+        .route("/api/orders/{id}/state", get(orders))
+        .route("/api/payments/{order_id}", get(orders_view))
+        .route("/api/payments/{order_id}/events", get(payments.clone()))
+        .route("/api/payments/{order_id}/state", get(payments))
+        .route("/api/admin/projections", get(projections.clone()))
+        .route("/api/admin/projections/{name}", get(projections.clone()))
+        .route("/api/admin/projections/{name}/rebuild", post(projections))
         .layer(axum::middleware::map_response(upstream_failure_as_problem));
     let docs =
         SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
