@@ -649,9 +649,10 @@ fn aggregate_key(envelope: &Envelope) -> AggregateKey<'_> {
     (&envelope.aggregate_type, &envelope.aggregate_id)
 }
 
-/// The aggregate offsets of one batch, read with one query and written back with
-/// one, beside the checkpoint: per event, only the handler's own statements reach
-/// the database.
+/// The aggregate offsets of one batch, read with one query (none when the
+/// consumer remembers them all, see [`RecentOffsets`]) and written back with
+/// one, beside the checkpoint: per event, only the handler's own statements
+/// reach the database.
 ///
 /// They are read without a row lock and written back only where they still hold
 /// what was read, so a batch takes no transaction id before its first write. A
@@ -660,7 +661,8 @@ fn aggregate_key(envelope: &Envelope) -> AggregateKey<'_> {
 /// (decision 0011): a reaction's batch, which runs its commands in between, held
 /// back its own events, and every other relay's, for as long as it ran.
 struct Offsets<'a> {
-    /// Each aggregate's last applied sequence as read; none when it had no row.
+    /// Each aggregate's last applied sequence as read or remembered; none when
+    /// it had no row.
     read: HashMap<AggregateKey<'a>, i64>,
     /// The last sequence of each aggregate the batch moved.
     moved: HashMap<AggregateKey<'a>, i64>,
