@@ -1011,30 +1011,12 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::db::READ_MODEL_MIGRATIONS;
-    use crate::testing::{orders_event, test_stream, TestDb};
-
-    /// Records each event it applies, duplicates included.
-    struct Recording;
-
-    #[async_trait]
-    impl Handler for Recording {
-        fn name(&self) -> &str {
-            "recording"
-        }
-
-        async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
-            sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
-                .bind(&envelope.event_id)
-                .execute(tx)
-                .await?;
-            Ok(())
-        }
-    }
+    use crate::testing::{orders_event, test_stream, Recording, TestDb};
 
     #[tokio::test]
     async fn a_remembered_offset_saves_the_read_and_one_moved_meanwhile_fails_the_batch() {
         let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
-        sqlx::query("CREATE TABLE applied (event_id text NOT NULL)")
+        sqlx::query(Recording::TABLE)
             .execute(&db.pool)
             .await
             .unwrap();
@@ -1084,11 +1066,7 @@ mod tests {
         );
         assert_eq!(applied.await.unwrap(), 1);
         assert_eq!(recent.get(&("Order", "a")), Some(3));
-        let recorded: Vec<String> =
-            sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
-                .fetch_all(&db.pool)
-                .await
-                .unwrap();
+        let recorded = Recording::applied(&db.pool).await;
         let mut once_each: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
         once_each.sort();
         assert_eq!(recorded, once_each);

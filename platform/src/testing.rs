@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use async_nats::jetstream;
 
@@ -332,4 +333,37 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     anyhow::bail!("nothing listens on port {port} after {timeout:?}")
+}
+
+/// A handler that records the id of every event it is given in the table
+/// [`Recording::TABLE`], duplicates included.
+pub struct Recording;
+
+impl Recording {
+    /// Creates the table it writes to: `applied (event_id text)`, without a key,
+    /// so that an event applied twice shows twice.
+    pub const TABLE: &'static str = "CREATE TABLE applied (event_id text NOT NULL)";
+
+    /// The ids it recorded, in id order.
+    pub async fn applied(pool: &PgPool) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
+            .fetch_all(pool)
+            .await
+            .expect("read the applied events")
+    }
+}
+
+#[async_trait]
+impl crate::consumer::Handler for Recording {
+    fn name(&self) -> &str {
+        "recording"
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
+            .bind(&envelope.event_id)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
 }

@@ -7,37 +7,17 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_trait::async_trait;
-use platform::consumer::{Consumer, ConsumerConfig, Handler};
+use platform::consumer::{Consumer, ConsumerConfig};
 use platform::db::READ_MODEL_MIGRATIONS;
 use platform::nats::StreamSpec;
-use platform::testing::{self, test_stream, TestDb};
+use platform::testing::{self, test_stream, Recording, TestDb};
 use platform::Envelope;
-use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 /// How long the test waits for the consumer before it fails.
 const WAIT: Duration = Duration::from_secs(60);
 
 const DURABLE: &str = "filter-test";
-
-/// Records the id of every event it is given.
-struct Recorder;
-
-#[async_trait]
-impl Handler for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-
-    async fn apply(&self, tx: &mut PgConnection, envelope: &Envelope) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
-            .bind(&envelope.event_id)
-            .execute(tx)
-            .await?;
-        Ok(())
-    }
-}
 
 fn envelope(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Envelope {
     testing::orders_event(aggregate_type, aggregate_id, sequence, "Noted")
@@ -47,13 +27,6 @@ async fn publish(jetstream: &jetstream::Context, stream: &StreamSpec, envelopes:
     testing::publish(jetstream, stream, envelopes)
         .await
         .unwrap();
-}
-
-async fn applied(pool: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
-        .fetch_all(pool)
-        .await
-        .unwrap()
 }
 
 /// Waits until the durable consumer has nothing pending and nothing unacked. It
@@ -82,7 +55,7 @@ async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpe
 /// A database with the consumer tables and the recorder's, and a stream.
 async fn setup() -> (TestDb, jetstream::Context, StreamSpec) {
     let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
-    sqlx::query("CREATE TABLE applied (event_id text PRIMARY KEY)")
+    sqlx::query(Recording::TABLE)
         .execute(&db.pool)
         .await
         .unwrap();
@@ -106,7 +79,7 @@ fn start(
     let consumer = Consumer::new(
         jetstream.clone(),
         db.pool.clone(),
-        std::sync::Arc::new(Recorder),
+        std::sync::Arc::new(Recording),
         config,
     );
     let shutdown = CancellationToken::new();
@@ -139,14 +112,14 @@ async fn a_consumer_applies_its_subjects_and_acks_the_others() {
 
     wait_until_all_acked(&jetstream, &stream).await;
     assert_eq!(
-        applied(&db.pool).await,
+        Recording::applied(&db.pool).await,
         vec![order("a", 1), order("a", 2), order("b", 1)]
     );
 
     // A fetch of nothing but other subjects is acked too.
     publish(&jetstream, &stream, &[envelope("Refund", "r", 3)]).await;
     wait_until_all_acked(&jetstream, &stream).await;
-    assert_eq!(applied(&db.pool).await.len(), 3);
+    assert_eq!(Recording::applied(&db.pool).await.len(), 3);
 
     shutdown.cancel();
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
@@ -170,7 +143,10 @@ async fn a_malformed_message_is_terminated_and_the_rest_applied() {
     let (task, shutdown) = start(&db, &jetstream, &stream);
 
     wait_until_all_acked(&jetstream, &stream).await;
-    assert_eq!(applied(&db.pool).await, vec![order("a", 1), order("a", 2)]);
+    assert_eq!(
+        Recording::applied(&db.pool).await,
+        vec![order("a", 1), order("a", 2)]
+    );
     shutdown.cancel();
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
 }
@@ -210,7 +186,10 @@ async fn an_outdated_durable_is_recreated_after_its_ack_floor() {
 
     let (task, shutdown) = start(&db, &jetstream, &stream);
     wait_until_all_acked(&jetstream, &stream).await;
-    assert_eq!(applied(&db.pool).await, vec![order("a", 2), order("a", 3)]);
+    assert_eq!(
+        Recording::applied(&db.pool).await,
+        vec![order("a", 2), order("a", 3)]
+    );
     let config = handle.consumer_info(DURABLE).await.unwrap().config;
     assert_eq!(config.ack_policy, AckPolicy::All);
     assert_eq!(config.filter_subject, "");
