@@ -1010,16 +1010,11 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::READ_MODEL_MIGRATIONS;
-    use crate::testing::{orders_event, test_stream, Recording, TestDb};
+    use crate::testing::{orders_event, test_stream, Recording};
 
     #[tokio::test]
     async fn a_remembered_offset_saves_the_read_and_one_moved_meanwhile_fails_the_batch() {
-        let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
-        sqlx::query(Recording::TABLE)
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        let db = Recording::database().await;
         let stream = test_stream("orders");
         let filter = format!("{}.>", stream.subject_prefix);
         let config = ConsumerConfig::new("recording", stream, filter);

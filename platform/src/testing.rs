@@ -336,13 +336,22 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
 }
 
 /// A handler that records the id of every event it is given in the table
-/// [`Recording::TABLE`], duplicates included.
+/// `applied`, duplicates included.
 pub struct Recording;
 
 impl Recording {
-    /// Creates the table it writes to: `applied (event_id text)`, without a key,
-    /// so that an event applied twice shows twice.
-    pub const TABLE: &'static str = "CREATE TABLE applied (event_id text NOT NULL)";
+    /// A database with the consumer tables and `applied (event_id text)`, which
+    /// has no key, so that an event applied twice shows twice.
+    pub async fn database() -> TestDb {
+        let db = TestDb::new(&[&crate::db::READ_MODEL_MIGRATIONS])
+            .await
+            .expect("test database");
+        sqlx::query("CREATE TABLE applied (event_id text NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .expect("create the applied table");
+        db
+    }
 
     /// The ids it recorded, in id order.
     pub async fn applied(pool: &PgPool) -> Vec<String> {

@@ -8,7 +8,6 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use platform::consumer::{Consumer, ConsumerConfig};
-use platform::db::READ_MODEL_MIGRATIONS;
 use platform::nats::StreamSpec;
 use platform::testing::{self, test_stream, Recording, TestDb};
 use platform::Envelope;
@@ -54,11 +53,7 @@ async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpe
 
 /// A database with the consumer tables and the recorder's, and a stream.
 async fn setup() -> (TestDb, jetstream::Context, StreamSpec) {
-    let db = TestDb::new(&[&READ_MODEL_MIGRATIONS]).await.unwrap();
-    sqlx::query(Recording::TABLE)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    let db = Recording::database().await;
     let stream = test_stream("orders");
     let jetstream = testing::jetstream_with(&stream).await.unwrap();
     (db, jetstream, stream)
