@@ -711,13 +711,17 @@ impl<'a> Offsets<'a> {
             });
         }
         let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
-        // Each row comes back as its key's place in `keys`, from 1.
+        // Each row comes back as its key's place in `keys`, from 1. Each key is
+        // looked up by itself (see `crate::db::connect`).
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT key.place, o.last_sequence
                FROM unnest($2::text[], $3::text[]) WITH ORDINALITY
                     AS key (aggregate_type, aggregate_id, place)
-               JOIN consumer_offsets o ON o.consumer = $1
-                AND o.aggregate_type = key.aggregate_type AND o.aggregate_id = key.aggregate_id",
+              CROSS JOIN LATERAL (
+                    SELECT last_sequence FROM consumer_offsets
+                     WHERE consumer = $1 AND aggregate_type = key.aggregate_type
+                       AND aggregate_id = key.aggregate_id
+                    OFFSET 0) AS o",
         )
         .bind(&config.durable_name)
         .bind(&types)
@@ -773,7 +777,8 @@ impl<'a> Offsets<'a> {
     /// the transaction commits.
     ///
     /// One statement rather than four: at a few events per batch, a batch's
-    /// round trips to the database cost more than what they write.
+    /// round trips to the database cost more than what they write. The rows to
+    /// update are looked up key by key (see [`crate::db::connect`]).
     async fn save_with_checkpoint(
         &self,
         config: &ConsumerConfig,
@@ -795,8 +800,12 @@ impl<'a> Offsets<'a> {
                  UPDATE consumer_offsets AS o SET last_sequence = moved.last_sequence
                    FROM unnest($5::text[], $6::text[], $7::bigint[], $8::bigint[])
                         AS moved (aggregate_type, aggregate_id, last_sequence, was)
-                  WHERE o.consumer = $1 AND o.aggregate_type = moved.aggregate_type
-                    AND o.aggregate_id = moved.aggregate_id AND o.last_sequence = moved.was
+                  CROSS JOIN LATERAL (
+                        SELECT ctid FROM consumer_offsets
+                         WHERE consumer = $1 AND aggregate_type = moved.aggregate_type
+                           AND aggregate_id = moved.aggregate_id
+                        OFFSET 0) AS row
+                  WHERE o.ctid = row.ctid AND o.last_sequence = moved.was
               RETURNING 1),
              inserted AS (
                  INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
@@ -1065,6 +1074,57 @@ mod tests {
         let mut once_each: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
         once_each.sort();
         assert_eq!(recorded, once_each);
+    }
+
+    #[tokio::test]
+    async fn a_batch_reads_and_writes_only_its_own_offsets_however_many_there_are() {
+        let db = Recording::database().await;
+        let stream = test_stream("orders");
+        let filter = format!("{}.>", stream.subject_prefix);
+        let config = ConsumerConfig::new("recording", stream, filter);
+        sqlx::query(
+            "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
+             SELECT 'recording', 'Order', 'other-' || i, 1 FROM generate_series(1, 5000) i",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let events: Vec<Envelope> = (1..=2)
+            .map(|sequence| orders_event("Order", "a", sequence, "OrderNoted"))
+            .collect();
+        // One connection, so that the rows it read reach the statistics at will.
+        let pool = crate::db::connect(db.options(), 1).await.unwrap();
+        apply_batch(&pool, &Recording, &config, [(&events[0], 1)])
+            .await
+            .unwrap();
+
+        // Without the offset in memory, the batch reads it, then updates it.
+        let before = offset_rows_read(&pool).await;
+        apply_batch(&pool, &Recording, &config, [(&events[1], 2)])
+            .await
+            .unwrap();
+        let read = offset_rows_read(&pool).await - before;
+        assert!(
+            read <= 10,
+            "the batch read {read} offset rows for one aggregate"
+        );
+        assert_eq!(Recording::applied(&pool).await.len(), 2);
+    }
+
+    /// The `consumer_offsets` rows that scans have read so far, this connection's
+    /// included: it reports its counts as its next transaction ends.
+    async fn offset_rows_read(pool: &PgPool) -> i64 {
+        sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query_scalar(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+               FROM pg_stat_user_tables WHERE relname = 'consumer_offsets'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
     }
 
     #[test]

@@ -82,6 +82,14 @@ pub const ALL_DATABASES: &[DatabaseSpec] = &[
 /// array again at every execution, as its generic plan guesses ten elements
 /// where a batch has one or two: a consumer's batch spent more time planning
 /// its statements than running them.
+///
+/// A plan kept for every batch is made without seeing one, and often without
+/// statistics (autovacuum may be off, as on the CI machine). With both unknown,
+/// PostgreSQL joined a batch of keys to the table it updates by hashing the
+/// whole table: every consumer batch read all of the consumer's offsets. So a
+/// statement that reads or updates a batch of rows by key looks each key up in a
+/// `CROSS JOIN LATERAL (SELECT … OFFSET 0)`, which the planner cannot turn into
+/// such a join, and an `UPDATE` then finds its rows by the `ctid`s looked up.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
     let database = options.get_database().unwrap_or("postgres").to_owned();
     let options = options.options([("plan_cache_mode", "force_generic_plan")]);

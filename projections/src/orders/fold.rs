@@ -262,7 +262,9 @@ async fn insert_placed(tx: &mut PgConnection, placed: &[Placed]) -> anyhow::Resu
     Ok(skipped)
 }
 
-/// Sets the reserved lines' unit prices; each must find its line.
+/// Sets the reserved lines' unit prices; each must find its line. Lines are
+/// looked up one by one (see `platform::db::connect`), as are the orders that
+/// [`update_moved`] moves.
 async fn price_lines(
     tx: &mut PgConnection,
     prices: &HashMap<(Uuid, String), i64>,
@@ -279,7 +281,11 @@ async fn price_lines(
     let priced = sqlx::query(
         "UPDATE order_lines AS line SET unit_price_cents = priced.cents
            FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS priced (order_id, sku, cents)
-          WHERE line.order_id = priced.order_id AND line.sku = priced.sku",
+          CROSS JOIN LATERAL (
+                SELECT ctid FROM order_lines
+                 WHERE order_id = priced.order_id AND sku = priced.sku
+                OFFSET 0) AS row
+          WHERE line.ctid = row.ctid",
     )
     .bind(&orders)
     .bind(&skus)
@@ -347,7 +353,8 @@ async fn update_moved(tx: &mut PgConnection, moved: &[Moved]) -> anyhow::Result<
                        $6::timestamptz[], $7::bigint[], $8::timestamptz[])
                 AS c (id, status, total_cents, reason, operator_needed, operator_needed_at,
                       version, updated_at)
-          WHERE o.id = c.id AND o.version < c.version",
+          CROSS JOIN LATERAL (SELECT ctid FROM orders WHERE id = c.id OFFSET 0) AS row
+          WHERE o.ctid = row.ctid AND o.version < c.version",
     )
     .bind(&ids)
     .bind(&statuses)

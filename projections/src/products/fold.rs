@@ -232,6 +232,7 @@ struct ExistingRows<'a> {
 }
 
 impl ExistingRows<'_> {
+    /// Updates the rows sku by sku (see `platform::db::connect`).
     async fn update(&self, tx: &mut PgConnection) -> anyhow::Result<()> {
         if self.skus.is_empty() {
             return Ok(());
@@ -246,7 +247,8 @@ impl ExistingRows<'_> {
                FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],
                            $5::bigint[], $6::timestamptz[])
                     AS c (sku, on_hand, reserved, price_cents, version, updated_at)
-              WHERE p.sku = c.sku
+              CROSS JOIN LATERAL (SELECT ctid FROM products WHERE sku = c.sku OFFSET 0) AS row
+              WHERE p.ctid = row.ctid
           RETURNING p.sku",
         )
         .bind(&self.skus)
