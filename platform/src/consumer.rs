@@ -1019,7 +1019,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{orders_event, test_stream, Recording};
+    use crate::testing::{orders_event, rows_read, test_stream, Recording};
 
     #[tokio::test]
     async fn a_remembered_offset_saves_the_read_and_one_moved_meanwhile_fails_the_batch() {
@@ -1092,39 +1092,23 @@ mod tests {
         let events: Vec<Envelope> = (1..=2)
             .map(|sequence| orders_event("Order", "a", sequence, "OrderNoted"))
             .collect();
-        // One connection, so that the rows it read reach the statistics at will.
+        // One connection, whose reads `rows_read` counts.
         let pool = crate::db::connect(db.options(), 1).await.unwrap();
         apply_batch(&pool, &Recording, &config, [(&events[0], 1)])
             .await
             .unwrap();
 
         // Without the offset in memory, the batch reads it, then updates it.
-        let before = offset_rows_read(&pool).await;
+        let before = rows_read(&pool, "consumer_offsets").await;
         apply_batch(&pool, &Recording, &config, [(&events[1], 2)])
             .await
             .unwrap();
-        let read = offset_rows_read(&pool).await - before;
+        let read = rows_read(&pool, "consumer_offsets").await - before;
         assert!(
             read <= 10,
             "the batch read {read} offset rows for one aggregate"
         );
         assert_eq!(Recording::applied(&pool).await.len(), 2);
-    }
-
-    /// The `consumer_offsets` rows that scans have read so far, this connection's
-    /// included: it reports its counts as its next transaction ends.
-    async fn offset_rows_read(pool: &PgPool) -> i64 {
-        sqlx::query("SELECT pg_stat_force_next_flush()")
-            .execute(pool)
-            .await
-            .unwrap();
-        sqlx::query_scalar(
-            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-               FROM pg_stat_user_tables WHERE relname = 'consumer_offsets'",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap()
     }
 
     #[test]

@@ -335,6 +335,24 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
     anyhow::bail!("nothing listens on port {port} after {timeout:?}")
 }
 
+/// The rows of `table` that scans have read so far, those of `pool`'s own
+/// connections included. Give it a pool of one connection: that connection
+/// reports its counts when its next transaction ends, which this forces.
+pub async fn rows_read(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(pool)
+        .await
+        .expect("flush the table statistics");
+    sqlx::query_scalar(
+        "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+           FROM pg_stat_user_tables WHERE relname = $1",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await
+    .expect("read the table statistics")
+}
+
 /// A handler that records the id of every event it is given in the table
 /// `applied`, duplicates included.
 pub struct Recording;

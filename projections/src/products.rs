@@ -184,4 +184,66 @@ mod tests {
     fn a_quantity_beyond_bigint_is_an_error_not_a_wrap() {
         assert!(change(ProductEvent::Restocked { quantity: u64::MAX }).is_err());
     }
+
+    /// A product event of `MUG` as the inventory relay publishes it.
+    fn mug_event(sequence: i64, event: &ProductEvent) -> Envelope {
+        let tagged = serde_json::to_value(event).unwrap();
+        let (event_type, payload) = tagged.as_object().unwrap().iter().next().unwrap();
+        Envelope {
+            service: "inventory".into(),
+            event_id: Envelope::event_id_for("inventory", "Product", "MUG", sequence),
+            payload: payload.clone(),
+            ..platform::testing::orders_event("Product", "MUG", sequence, event_type)
+        }
+    }
+
+    /// Among the benchmark's 1,000 products, a batch reads only the rows it moves,
+    /// without statistics to go by (see `platform::db::connect`).
+    #[tokio::test]
+    async fn a_batch_reads_only_the_products_it_moves() {
+        use platform::consumer::{apply_batch, ConsumerConfig};
+        use platform::testing::{rows_read, test_stream, TestDb};
+
+        let db = TestDb::new(&[&platform::db::READ_MODEL_MIGRATIONS, &crate::MIGRATIONS])
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO products (sku, name, price_cents, on_hand, reserved, version, updated_at)
+             SELECT 'OTHER-' || i, 'Other', 100, 0, 0, 1, now() FROM generate_series(1, 1000) i",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let config = ConsumerConfig::new(DURABLE_NAME, test_stream("inventory"), String::new());
+        let added = mug_event(
+            1,
+            &ProductEvent::ProductAdded {
+                sku: "MUG".into(),
+                name: "Mug".into(),
+                price_cents: 900,
+                initial_stock: 10,
+            },
+        );
+        let restocked = mug_event(2, &ProductEvent::Restocked { quantity: 5 });
+        // One connection, whose reads `rows_read` counts.
+        let pool = platform::db::connect(db.options(), 1).await.unwrap();
+        apply_batch(&pool, &ProductsProjection, &config, [(&added, 1)])
+            .await
+            .unwrap();
+
+        let before = rows_read(&pool, "products").await;
+        apply_batch(&pool, &ProductsProjection, &config, [(&restocked, 2)])
+            .await
+            .unwrap();
+        let read = rows_read(&pool, "products").await - before;
+        assert!(
+            read <= 10,
+            "the batch read {read} product rows to restock one"
+        );
+        let on_hand: i64 = sqlx::query_scalar("SELECT on_hand FROM products WHERE sku = 'MUG'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(on_hand, 15);
+    }
 }
