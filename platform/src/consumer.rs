@@ -1021,12 +1021,17 @@ mod tests {
     use super::*;
     use crate::testing::{orders_event, rows_read, test_stream, Recording};
 
+    /// The configuration of a consumer of every orders event into [`Recording`].
+    fn recording_config() -> ConsumerConfig {
+        let stream = test_stream("orders");
+        let filter = format!("{}.>", stream.subject_prefix);
+        ConsumerConfig::new("recording", stream, filter)
+    }
+
     #[tokio::test]
     async fn a_remembered_offset_saves_the_read_and_one_moved_meanwhile_fails_the_batch() {
         let db = Recording::database().await;
-        let stream = test_stream("orders");
-        let filter = format!("{}.>", stream.subject_prefix);
-        let config = ConsumerConfig::new("recording", stream, filter);
+        let config = recording_config();
         let events: Vec<Envelope> = (1..=3)
             .map(|sequence| orders_event("Order", "a", sequence, "OrderNoted"))
             .collect();
@@ -1079,9 +1084,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_reads_and_writes_only_its_own_offsets_however_many_there_are() {
         let db = Recording::database().await;
-        let stream = test_stream("orders");
-        let filter = format!("{}.>", stream.subject_prefix);
-        let config = ConsumerConfig::new("recording", stream, filter);
+        let config = recording_config();
         sqlx::query(
             "INSERT INTO consumer_offsets (consumer, aggregate_type, aggregate_id, last_sequence)
              SELECT 'recording', 'Order', 'other-' || i, 1 FROM generate_series(1, 5000) i",

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use platform::consumer::{apply_batch, ConsumerConfig, Handler};
-use platform::db::READ_MODEL_MIGRATIONS;
-use platform::testing::{test_stream, TestDb};
+use platform::testing::{test_stream, Recording, TestDb};
 use platform::Envelope;
 use sqlx::PgConnection;
 use tokio::sync::Barrier;
@@ -55,13 +54,6 @@ fn event(aggregate_id: &str, sequence: i64) -> Envelope {
     }
 }
 
-async fn applied(db: &TestDb) -> Vec<String> {
-    sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
-        .fetch_all(&db.pool)
-        .await
-        .expect("read applied events")
-}
-
 /// Runs the same batch twice at once; returns how many applied it.
 async fn race(db: &TestDb, config: &ConsumerConfig, batch: &[Envelope]) -> usize {
     let handler = Racing {
@@ -88,34 +80,23 @@ async fn race(db: &TestDb, config: &ConsumerConfig, batch: &[Envelope]) -> usize
         .count()
 }
 
-async fn database() -> TestDb {
-    let db = TestDb::new(&[&READ_MODEL_MIGRATIONS])
-        .await
-        .expect("test database");
-    sqlx::query("CREATE TABLE applied (event_id text NOT NULL)")
-        .execute(&db.pool)
-        .await
-        .expect("create the handler's table");
-    db
-}
-
 #[tokio::test]
 async fn two_batches_that_read_no_offset_apply_a_new_aggregate_once() {
-    let db = database().await;
+    let db = Recording::database().await;
     let config = ConsumerConfig::new("racing", test_stream("tests"), "tests.>".into());
 
     let winners = race(&db, &config, &[event("a", 1), event("a", 2)]).await;
 
     assert_eq!(winners, 1);
     assert_eq!(
-        applied(&db).await,
+        Recording::applied(&db.pool).await,
         vec!["tests:Tally:a:1", "tests:Tally:a:2"]
     );
 }
 
 #[tokio::test]
 async fn two_batches_that_read_the_same_offset_apply_the_next_events_once() {
-    let db = database().await;
+    let db = Recording::database().await;
     let config = ConsumerConfig::new("racing", test_stream("tests"), "tests.>".into());
     // The aggregate is at sequence 1 already, and event 2 was not applied.
     sqlx::query(
@@ -130,7 +111,7 @@ async fn two_batches_that_read_the_same_offset_apply_the_next_events_once() {
 
     assert_eq!(winners, 1);
     assert_eq!(
-        applied(&db).await,
+        Recording::applied(&db.pool).await,
         vec!["tests:Tally:b:2", "tests:Tally:b:3"]
     );
 }
