@@ -466,6 +466,34 @@ async fn an_event_held_back_by_an_unrelated_transaction_goes_out_when_it_ends() 
     setup.finish().await
 }
 
+/// A transaction running in another database can never write this one's events:
+/// however long it stays open, the relay publishes past it. The poll is an hour
+/// away, so only the events' own NOTIFY sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_in_another_database_holds_nothing_back() -> anyhow::Result<()> {
+    let setup = Setup::new(&nats_url()).await?;
+    let config = RelayConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..RelayConfig::default()
+    };
+    let relay = RunningRelay::start(setup.relay(config));
+    wait_for_leader(setup.pool(), None).await?;
+
+    let mut elsewhere =
+        PgConnection::connect_with(&setup.db.options().database("postgres")).await?;
+    let mut open_elsewhere = elsewhere.begin().await?;
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *open_elsewhere)
+        .await?;
+    commit_events(setup.pool(), "not-held-back", 1..=3).await?;
+    wait_for_count(&setup, 3).await?;
+
+    open_elsewhere.rollback().await?;
+    relay.stop().await?;
+    assert_eq!(assert_published_exactly_once_in_order(&setup).await?, 3);
+    setup.finish().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_with_rollbacks_publish_every_committed_event_once_in_order(
 ) -> anyhow::Result<()> {

@@ -18,9 +18,8 @@ use crate::reactions::{OrderReactions, SAGA_DURABLE_NAME};
 use crate::{products, Config, MIGRATIONS, SERVICE};
 
 /// Orders whose events the saga consumer handles per transaction. The batch's
-/// transaction holds back the cluster's xmin horizon, and with it every relay
-/// (this service's own `StockReserved` events included), until it commits; small
-/// batches keep that pause short.
+/// transaction holds back this service's relay (its own `StockReserved` events
+/// included) until it commits; small batches keep that pause short.
 const SAGA_BATCH_SIZE: usize = 16;
 
 /// What the handlers share.

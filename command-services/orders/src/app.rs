@@ -19,8 +19,9 @@ use crate::reactions::{InventoryReactions, PaymentReactions};
 use crate::{orders, Config, SERVICE};
 
 /// Events per reaction batch. A batch's transaction stays open while its commands
-/// run, and an open transaction holds back every relay in the cluster (they only
-/// publish below the xmin horizon), so batches are kept small.
+/// run, and an open transaction holds back this service's relay (it publishes
+/// only below the oldest transaction running in its database), so batches are
+/// kept small.
 const REACTION_BATCH: usize = 32;
 
 /// What the handlers share.

@@ -55,9 +55,29 @@ pub(super) async fn load_checkpoint(
     Ok(stored.unwrap_or_default())
 }
 
-/// The next committed rows after `checkpoint`, in relay order. Rows of transactions
-/// at or above the oldest running one are left for later: an older transaction may
-/// still commit rows that belong before them.
+/// The relay's horizon, as an `xid8` expression: the oldest transaction of the
+/// statement's snapshot that may still commit rows into this database's events
+/// table, or the snapshot's `xmax` when none runs. Rows of later transactions
+/// wait, because that one may still commit rows that belong before them.
+///
+/// `pg_snapshot_xmin` would do, but it covers the whole cluster: a short
+/// transaction in any other service's database held every relay back (decision
+/// 0011). So a running transaction is left out when `pg_stat_activity` shows it
+/// running in another database, which it can never write into. Only that
+/// positive sighting leaves one out: a transaction that ended meanwhile, or a
+/// prepared one, is not listed and still counts. `pg_stat_activity` shows every
+/// role the database and `backend_xid` of other roles' sessions. The lookup runs
+/// only when some transaction is running at all.
+pub(super) const HORIZON: &str = "coalesce(
+    (SELECT min(running) FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+      WHERE running::xid NOT IN (
+            SELECT backend_xid FROM pg_stat_get_activity(NULL)
+             WHERE backend_xid IS NOT NULL
+               AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    pg_snapshot_xmax(pg_current_snapshot()))";
+
+/// The next committed rows after `checkpoint`, in relay order, below the
+/// [`HORIZON`].
 pub(super) async fn read_batch(
     pool: &PgPool,
     checkpoint: Checkpoint,
@@ -69,7 +89,7 @@ pub(super) async fn read_batch(
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            AND transaction_id < {HORIZON}
           ORDER BY events.transaction_id, events.global_position
           LIMIT $3"
     );
@@ -83,8 +103,8 @@ pub(super) async fn read_batch(
 }
 
 /// Whether rows after `checkpoint` exist that [`read_batch`] cannot return yet:
-/// committed, but at or above the oldest transaction still running somewhere in
-/// the cluster. Their `NOTIFY` has come and gone, so the relay must look again.
+/// committed, but at or above the [`HORIZON`]. Their `NOTIFY` has come and gone,
+/// so the relay must look again.
 pub(super) async fn held_back(pool: &PgPool, checkpoint: Checkpoint) -> anyhow::Result<bool> {
     // Not `EXISTS (…)`: the planner then expects a third of the table to match
     // and scans it from the start, which took 40 ms on 250,000 events, every
