@@ -65,9 +65,10 @@ pub(super) async fn load_checkpoint(
 /// 0011). So a running transaction is left out when `pg_stat_activity` shows it
 /// running in another database, which it can never write into. Only that
 /// positive sighting leaves one out: a transaction that ended meanwhile, or a
-/// prepared one, is not listed and still counts. `pg_stat_activity` shows every
-/// role the database and `backend_xid` of other roles' sessions. The lookup runs
-/// only when some transaction is running at all.
+/// prepared one, is not listed and still counts. A sighting cannot go stale, as
+/// a session never changes database, and every role may read the `datid` and
+/// `backend_xid` of other roles' sessions. The lookup runs only when some
+/// transaction is running at all.
 pub(super) const HORIZON: &str = "coalesce(
     (SELECT min(running) FROM pg_snapshot_xip(pg_current_snapshot()) AS running
       WHERE running::xid NOT IN (
