@@ -392,6 +392,18 @@ async fn wait_for_leader(pool: &PgPool, previous: Option<i32>) -> anyhow::Result
     }
 }
 
+/// Starts a relay whose poll is an hour away, so that only a `NOTIFY` or the
+/// relay looking again by itself sends events, and waits until it leads.
+async fn lead_without_polling(setup: &Setup) -> anyhow::Result<RunningRelay> {
+    let config = RelayConfig {
+        poll_interval: Duration::from_secs(3600),
+        ..RelayConfig::default()
+    };
+    let relay = RunningRelay::start(setup.relay(config));
+    wait_for_leader(setup.pool(), None).await?;
+    Ok(relay)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_gap_is_skipped_while_an_early_transaction_stays_open() -> anyhow::Result<()> {
     let setup = Setup::new(&nats_url()).await?;
@@ -443,12 +455,7 @@ async fn no_gap_is_skipped_while_an_early_transaction_stays_open() -> anyhow::Re
 async fn an_event_held_back_by_an_unrelated_transaction_goes_out_when_it_ends() -> anyhow::Result<()>
 {
     let setup = Setup::new(&nats_url()).await?;
-    let config = RelayConfig {
-        poll_interval: Duration::from_secs(3600),
-        ..RelayConfig::default()
-    };
-    let relay = RunningRelay::start(setup.relay(config));
-    wait_for_leader(setup.pool(), None).await?;
+    let relay = lead_without_polling(&setup).await?;
     commit_events(setup.pool(), "before", 1..=1).await?;
     wait_for_count(&setup, 1).await?;
 
@@ -472,12 +479,7 @@ async fn an_event_held_back_by_an_unrelated_transaction_goes_out_when_it_ends() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_in_another_database_holds_nothing_back() -> anyhow::Result<()> {
     let setup = Setup::new(&nats_url()).await?;
-    let config = RelayConfig {
-        poll_interval: Duration::from_secs(3600),
-        ..RelayConfig::default()
-    };
-    let relay = RunningRelay::start(setup.relay(config));
-    wait_for_leader(setup.pool(), None).await?;
+    let relay = lead_without_polling(&setup).await?;
 
     let mut elsewhere =
         PgConnection::connect_with(&setup.db.options().database("postgres")).await?;
