@@ -447,8 +447,8 @@ async fn no_gap_is_skipped_while_an_early_transaction_stays_open() -> anyhow::Re
     setup.finish().await
 }
 
-/// An event's NOTIFY arrives while another transaction of the cluster, one that
-/// writes no event, holds the xmin horizon below it. That transaction's end sends
+/// An event's NOTIFY arrives while another transaction of the same database, one
+/// that writes no event, holds the relay's horizon below it. That transaction's end sends
 /// no NOTIFY, and the poll here is an hour away: only the relay looking again by
 /// itself publishes the event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::outbox::Checkpoint;
+use super::outbox::{Checkpoint, HORIZON};
 use crate::nats::StreamSpec;
 
 /// The status of a republish.
@@ -289,16 +289,19 @@ fn position(checkpoint: Checkpoint) -> (i64, i64) {
     (checkpoint.transaction_id, checkpoint.global_position)
 }
 
-/// The last event of the log that the relay may publish now.
+/// The last event of the log that the relay may publish now. It is read below
+/// the same [`HORIZON`] as the relay's batches, so that it never falls short of
+/// what the relay has published already.
 async fn last_committed(pool: &PgPool) -> anyhow::Result<Option<Checkpoint>> {
-    sqlx::query_as(
+    let sql = format!(
         "SELECT transaction_id::text::bigint AS transaction_id, global_position FROM events
-          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .context("find the end of the log")
+          WHERE transaction_id < {HORIZON}
+          ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1"
+    );
+    sqlx::query_as(&sql)
+        .fetch_optional(pool)
+        .await
+        .context("find the end of the log")
 }
 
 /// How many events of the log come at or before `checkpoint` in relay order.
