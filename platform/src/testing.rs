@@ -394,3 +394,20 @@ impl crate::consumer::Handler for Recording {
         Ok(())
     }
 }
+
+/// A connection to the server's `postgres` database, inside a transaction that
+/// holds an xid until the connection is closed or dropped: a transaction of
+/// another database than the test's, older than anything the test writes next.
+pub async fn transaction_in_another_database(
+    options: &PgConnectOptions,
+) -> anyhow::Result<sqlx::PgConnection> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .context("connect to the postgres database")?;
+    sqlx::raw_sql("BEGIN; SELECT pg_current_xact_id()")
+        .execute(&mut connection)
+        .await
+        .context("hold an xid")?;
+    Ok(connection)
+}

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use platform::db::EVENT_STORE_MIGRATIONS;
 use platform::nats::StreamSpec;
 use platform::relay::{advisory_lock_key, Relay, RelayConfig, CORRELATION_ID_HEADER};
-use platform::testing::{test_stream, NatsServer, TestDb};
+use platform::testing::{test_stream, transaction_in_another_database, NatsServer, TestDb};
 use platform::Envelope;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -481,16 +481,11 @@ async fn a_transaction_in_another_database_holds_nothing_back() -> anyhow::Resul
     let setup = Setup::new(&nats_url()).await?;
     let relay = lead_without_polling(&setup).await?;
 
-    let mut elsewhere =
-        PgConnection::connect_with(&setup.db.options().database("postgres")).await?;
-    let mut open_elsewhere = elsewhere.begin().await?;
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *open_elsewhere)
-        .await?;
+    let open_elsewhere = transaction_in_another_database(&setup.db.options()).await?;
     commit_events(setup.pool(), "not-held-back", 1..=3).await?;
     wait_for_count(&setup, 3).await?;
 
-    open_elsewhere.rollback().await?;
+    open_elsewhere.close().await?;
     relay.stop().await?;
     assert_eq!(assert_published_exactly_once_in_order(&setup).await?, 3);
     setup.finish().await

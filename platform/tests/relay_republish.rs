@@ -12,9 +12,9 @@ use platform::db::EVENT_STORE_MIGRATIONS;
 use platform::nats::StreamSpec;
 use platform::relay::republish::{republish_progress, request_republish};
 use platform::relay::{Relay, RelayConfig, RepublishProgress, RepublishStatus};
-use platform::testing::{test_stream, TestDb};
+use platform::testing::{test_stream, transaction_in_another_database, TestDb};
 use platform::Envelope;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -254,12 +254,7 @@ async fn a_stream_holding_a_prefix_of_the_log_is_completed_after_it() -> anyhow:
     let setup = Setup::new().await?;
     // A transaction of another database, older than every event, stays open
     // throughout: the relay publishes past it, and so must the republish count.
-    let mut elsewhere =
-        PgConnection::connect_with(&setup.db.options().database("postgres")).await?;
-    let mut open_elsewhere = elsewhere.begin().await?;
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *open_elsewhere)
-        .await?;
+    let open_elsewhere = transaction_in_another_database(&setup.db.options()).await?;
     let relay = setup.start_relay();
     setup.commit("order", 20, 5).await?;
     setup.wait_for_count(100).await?;
@@ -288,7 +283,7 @@ async fn a_stream_holding_a_prefix_of_the_log_is_completed_after_it() -> anyhow:
     assert_eq!((progress.total, progress.published), (100, 100));
     assert_eq!(setup.assert_stream_is_the_log().await?, 100);
     stop(vec![relay]).await?;
-    open_elsewhere.rollback().await?;
+    open_elsewhere.close().await?;
     setup.finish().await
 }
 
