@@ -1,7 +1,9 @@
-//! The command side's event store: cqrs-es aggregates persisted by postgres-es in the
-//! service's own database, plus reading the stored log back as [`Envelope`]s.
+//! The command side's event store: cqrs-es aggregates persisted in postgres-es's
+//! schema in the service's own database, plus reading the stored log back as
+//! [`Envelope`]s.
 
 mod cache;
+mod repository;
 
 use std::collections::HashMap;
 
@@ -12,11 +14,11 @@ use cqrs_es::persist::{
 };
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore as _};
 use domain::versioning::{self, VersionedEvent};
-use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 use crate::envelope::{untag_payload, AggregateState, Envelope, CAUSATION_ID, CORRELATION_ID};
 use cache::AggregateCache;
+use repository::EventRepository;
 
 /// How often a command without `If-Match` is tried when other writers keep
 /// appending to the same aggregate between its load and its commit.
@@ -69,7 +71,7 @@ pub enum CommandError<E: std::error::Error> {
 /// one of them reads nothing before it appends.
 pub struct AggregateStore<A: Aggregate> {
     service: &'static str,
-    store: PersistedEventStore<PostgresEventRepository, A>,
+    store: PersistedEventStore<EventRepository, A>,
     pool: PgPool,
     services: A::Services,
     cache: AggregateCache<A>,
@@ -84,7 +86,7 @@ where
     /// A store for `A` in the database behind `pool`, owned by `service`. It loads
     /// events of older versions through the event enum's upcasters.
     pub fn new(service: &'static str, pool: PgPool, services: A::Services) -> Self {
-        let repository = PostgresEventRepository::new(pool.clone());
+        let repository = EventRepository::new(pool.clone());
         Self {
             service,
             store: PersistedEventStore::new_event_store(repository)
@@ -100,6 +102,18 @@ where
     pub fn with_cache_capacity(self, capacity: usize) -> Self {
         Self {
             cache: AggregateCache::new(capacity),
+            ..self
+        }
+    }
+
+    /// The same store, appending without `NOTIFY` while the relay of this process
+    /// leads and waking it through `wake` instead (see [`crate::relay::RelayWake`]).
+    pub fn with_relay_wake(self, wake: crate::relay::RelayWake) -> Self {
+        Self {
+            store: PersistedEventStore::new_event_store(
+                EventRepository::new(self.pool.clone()).with_relay_wake(wake),
+            )
+            .with_upcasters(A::Event::upcasters()),
             ..self
         }
     }

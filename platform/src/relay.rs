@@ -14,6 +14,7 @@ mod leader;
 mod outbox;
 mod publish;
 pub mod republish;
+mod wake;
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,6 +34,7 @@ use leader::Leadership;
 use outbox::{Checkpoint, Wakeups};
 pub use publish::{CAUSATION_ID_HEADER, CORRELATION_ID_HEADER};
 pub use republish::{RepublishProgress, RepublishStatus};
+pub use wake::RelayWake;
 
 /// First delay before retrying after a failed publish; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -77,6 +79,7 @@ pub struct Relay {
     jetstream: jetstream::Context,
     stream: StreamSpec,
     config: RelayConfig,
+    wake: RelayWake,
 }
 
 impl Relay {
@@ -101,7 +104,14 @@ impl Relay {
                 batch_size: config.batch_size.max(1),
                 ..config
             },
+            wake: RelayWake::default(),
         }
+    }
+
+    /// The relay woken by the stores of its own process rather than by their
+    /// `NOTIFY` while it leads (see [`RelayWake`]).
+    pub fn with_wake(self, wake: RelayWake) -> Self {
+        Self { wake, ..self }
     }
 
     /// Runs [`Self::run`] on its own task.
@@ -142,7 +152,8 @@ impl Relay {
         leadership: Leadership,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let wakeups = Wakeups::listen(&self.options).await?;
+        let wakeups = Wakeups::listen(&self.options, self.wake.notify()).await?;
+        let _leading = self.wake.lead();
         // Read only now: the previous leader's last checkpoint is committed by the
         // time its lock is released.
         let checkpoint = outbox::load_checkpoint(&self.pool, &self.stream.name).await?;

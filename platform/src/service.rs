@@ -106,6 +106,8 @@ pub struct CommandInfra {
     pub jetstream: async_nats::jetstream::Context,
     /// The stream the service's relay writes.
     pub stream: crate::nats::StreamSpec,
+    /// Wakes the service's relay after its stores append (see [`Self::store`]).
+    pub relay_wake: crate::relay::RelayWake,
 }
 
 impl CommandInfra {
@@ -130,6 +132,7 @@ impl CommandInfra {
             jetstream: async_nats::jetstream::new(nats.clone()),
             nats,
             stream,
+            relay_wake: crate::relay::RelayWake::default(),
         })
     }
 
@@ -157,5 +160,22 @@ impl CommandInfra {
             self.stream.clone(),
             crate::relay::RelayConfig::default(),
         )
+        .with_wake(self.relay_wake.clone())
+    }
+
+    /// An event store of `A` that wakes this service's relay in memory after it
+    /// appends, rather than through `NOTIFY`.
+    pub fn store<A>(
+        &self,
+        service: &'static str,
+        services: A::Services,
+    ) -> crate::event_store::AggregateStore<A>
+    where
+        A: cqrs_es::Aggregate,
+        A::Command: Clone,
+        A::Event: domain::versioning::VersionedEvent,
+    {
+        crate::event_store::AggregateStore::new(service, self.pool.clone(), services)
+            .with_relay_wake(self.relay_wake.clone())
     }
 }

@@ -56,7 +56,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     )
     .await?;
     let state = AppState {
-        customers: Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ())),
+        customers: Arc::new(infra.store(SERVICE, ())),
     };
     let router = router(state)
         .merge(http::health_router(infra.readiness()))

@@ -72,7 +72,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
     )
     .await?;
     db::migrate(&infra.pool, &MIGRATIONS).await?;
-    let products = Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ()));
+    let products = Arc::new(infra.store(SERVICE, ()));
     let reactions: Arc<dyn Handler> = Arc::new(OrderReactions::new(products.clone()));
     let saga = saga_consumer(&config, &infra, reactions.clone());
     let dead_letters =

@@ -74,7 +74,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         stream,
     )
     .await?;
-    let orders = Arc::new(AggregateStore::new(SERVICE, infra.pool.clone(), ()));
+    let orders = Arc::new(infra.store(SERVICE, ()));
     let inventory_reactions: Arc<dyn Handler> = Arc::new(InventoryReactions::new(orders.clone()));
     let payment_reactions: Arc<dyn Handler> = Arc::new(PaymentReactions::new(orders.clone()));
     let dead_letters = DeadLetters::new(infra.pool.clone())

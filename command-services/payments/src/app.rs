@@ -63,7 +63,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         stream,
     )
     .await?;
-    let stores = Stores::new(infra.pool.clone());
+    let stores = Stores::of(&infra);
     let ([from_customers, from_orders], dead_letters) = reactions::consumers(
         &infra,
         &config.common,

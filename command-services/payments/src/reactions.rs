@@ -54,6 +54,14 @@ impl Stores {
             payments: Arc::new(AggregateStore::new(SERVICE, pool, ())),
         }
     }
+
+    /// Both stores of the running service, which wake its relay in memory.
+    pub fn of(infra: &CommandInfra) -> Self {
+        Self {
+            credits: Arc::new(infra.store(SERVICE, ())),
+            payments: Arc::new(infra.store(SERVICE, ())),
+        }
+    }
 }
 
 /// The consumers of the customers' and the orders' streams, in that order, and

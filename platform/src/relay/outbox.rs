@@ -124,8 +124,9 @@ pub(super) async fn held_back(pool: &PgPool, checkpoint: Checkpoint) -> anyhow::
     Ok(next.is_some())
 }
 
-/// Wake-ups from `LISTEN events_appended`. A task of its own receives them, so
-/// waiting is cancel-safe and a notification that arrives mid-batch is kept.
+/// Wake-ups from `LISTEN events_appended` and from the relay's own process. A task
+/// of its own receives the notifications, so waiting is cancel-safe and a wake-up
+/// that arrives mid-batch is kept.
 pub(super) struct Wakeups {
     notified: Arc<Notify>,
     /// Whether a republish may have been requested since the relay last looked:
@@ -135,8 +136,12 @@ pub(super) struct Wakeups {
 }
 
 impl Wakeups {
-    /// Starts listening on a connection of its own.
-    pub(super) async fn listen(options: &PgConnectOptions) -> anyhow::Result<Self> {
+    /// Starts listening on a connection of its own; a notification wakes whoever
+    /// waits on `notified`, as the relay's own process does (see [`super::RelayWake`]).
+    pub(super) async fn listen(
+        options: &PgConnectOptions,
+        notified: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
         // PgListener reconnects through a pool; one connection that never expires is
         // all it needs.
         let pool = PgPoolOptions::new()
@@ -154,7 +159,6 @@ impl Wakeups {
             .listen(CHANNEL)
             .await
             .context("LISTEN events_appended")?;
-        let notified = Arc::new(Notify::new());
         // A new leader looks once whatever it heard.
         let republish = Arc::new(AtomicBool::new(true));
         let listener = tokio::spawn(forward(
