@@ -78,7 +78,13 @@ impl Ceiling {
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .min_connections(size)
-            .connect_with(self.options.clone())
+            // As the services' own stores append: without the trigger's `NOTIFY`,
+            // whose lock would serialize the commits (decision 0025).
+            .connect_with(
+                self.options
+                    .clone()
+                    .options([("shop.relay_woken_in_process", "on")]),
+            )
             .await
             .context("connect to the scratch event store")?;
         let shared = Arc::new(pool.clone());
