@@ -71,9 +71,9 @@ impl EventRepository {
         let Some(first) = events.first() else {
             return Ok(());
         };
-        let column =
-            |field: fn(&SerializedEvent) -> String| events.iter().map(field).collect::<Vec<_>>();
         let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
+        let event_types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<&str> = events.iter().map(|e| e.event_version.as_str()).collect();
         let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
         let metadata: Vec<&Value> = events.iter().map(|e| &e.metadata).collect();
         let wake = self
@@ -88,8 +88,8 @@ impl EventRepository {
         .bind(A::TYPE)
         .bind(&first.aggregate_id)
         .bind(sequences)
-        .bind(column(|e| e.event_type.clone()))
-        .bind(column(|e| e.event_version.clone()))
+        .bind(event_types)
+        .bind(versions)
         .bind(payloads)
         .bind(metadata)
         .execute(&self.pool)
