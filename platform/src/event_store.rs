@@ -86,11 +86,9 @@ where
     /// A store for `A` in the database behind `pool`, owned by `service`. It loads
     /// events of older versions through the event enum's upcasters.
     pub fn new(service: &'static str, pool: PgPool, services: A::Services) -> Self {
-        let repository = EventRepository::new(pool.clone());
         Self {
             service,
-            store: PersistedEventStore::new_event_store(repository)
-                .with_upcasters(A::Event::upcasters()),
+            store: persisted(EventRepository::new(pool.clone())),
             pool,
             services,
             cache: AggregateCache::new(cache::DEFAULT_CAPACITY),
@@ -110,10 +108,7 @@ where
     /// leads and waking it through `wake` instead (see [`crate::relay::RelayWake`]).
     pub fn with_relay_wake(self, wake: crate::relay::RelayWake) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(
-                EventRepository::new(self.pool.clone()).with_relay_wake(wake),
-            )
-            .with_upcasters(A::Event::upcasters()),
+            store: persisted(EventRepository::new(self.pool.clone()).with_relay_wake(wake)),
             ..self
         }
     }
@@ -354,6 +349,16 @@ where
         )
         .await
     }
+}
+
+/// cqrs-es's event store over `repository`, loading events of older versions
+/// through the event enum's upcasters.
+fn persisted<A>(repository: EventRepository) -> PersistedEventStore<EventRepository, A>
+where
+    A: Aggregate,
+    A::Event: VersionedEvent,
+{
+    PersistedEventStore::new_event_store(repository).with_upcasters(A::Event::upcasters())
 }
 
 /// Folds stored events, in sequence order and lifted to their current versions, into

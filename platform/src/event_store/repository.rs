@@ -22,19 +22,12 @@ use sqlx::PgPool;
 use crate::relay::RelayWake;
 
 /// Appends the batch's events in order: `global_position` is drawn row by row as
-/// the sorted rows are inserted, so it follows each aggregate's sequence.
+/// the sorted rows are inserted, so it follows each aggregate's sequence. `$8` is
+/// `on` to turn the trigger's `NOTIFY` off: the setting is made, for this
+/// statement's transaction only, before its first row, and the trigger runs after
+/// its last (migration `0009_relay_woken_in_process.sql`).
 const APPEND: &str = "\
-    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-    SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json \
-    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
-        WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, n) \
-    ORDER BY e.n";
-
-/// [`APPEND`] with the trigger's `NOTIFY` turned off: the setting is made, for
-/// this statement's transaction only, before its first row, and the trigger runs
-/// after its last (migration `0009_relay_woken_in_process.sql`).
-const APPEND_QUIETLY: &str = "\
-    WITH quiet AS (SELECT set_config('shop.relay_woken_in_process', 'on', true)) \
+    WITH quiet AS (SELECT set_config('shop.relay_woken_in_process', $8, true)) \
     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
     SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json \
     FROM quiet, unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
@@ -80,21 +73,18 @@ impl EventRepository {
             .relay_wake
             .as_ref()
             .filter(|wake| wake.relay_leads_here());
-        sqlx::query(if wake.is_some() {
-            APPEND_QUIETLY
-        } else {
-            APPEND
-        })
-        .bind(A::TYPE)
-        .bind(&first.aggregate_id)
-        .bind(sequences)
-        .bind(event_types)
-        .bind(versions)
-        .bind(payloads)
-        .bind(metadata)
-        .execute(&self.pool)
-        .await
-        .map_err(persistence_error)?;
+        sqlx::query(APPEND)
+            .bind(A::TYPE)
+            .bind(&first.aggregate_id)
+            .bind(sequences)
+            .bind(event_types)
+            .bind(versions)
+            .bind(payloads)
+            .bind(metadata)
+            .bind(if wake.is_some() { "on" } else { "off" })
+            .execute(&self.pool)
+            .await
+            .map_err(persistence_error)?;
         if let Some(wake) = wake {
             wake.appended();
         }
