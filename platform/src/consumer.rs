@@ -9,7 +9,9 @@
 //! flight, or a partial batch left unacked by a crash, comes back only after
 //! `ack_wait`, behind newer events. So the consumer rewinds to its last
 //! contiguous ack when it starts with unacked messages, and when an aggregate's
-//! next event is not the one it expects.
+//! next event is not the one it expects. A consumer of some event types only
+//! cannot tell that from its aggregates' sequences, and rewinds instead when
+//! JetStream's numbering of its deliveries skips one (decision 0026).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -89,10 +91,13 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Whether the filter delivers every event of each aggregate (the default).
     /// Then a gap in an aggregate's sequences means an earlier event went astray
-    /// in flight, and the consumer rewinds rather than apply out of order. Turn
-    /// it off for a filter that picks some event types only. An event missing
-    /// from the stream for good stalls the consumer, with a warning per attempt.
+    /// in flight, and the consumer rewinds rather than apply out of order.
+    /// [`Self::only_event_types`] turns it off. An event missing from the stream
+    /// for good stalls the consumer, with a warning per attempt.
     pub expect_every_event: bool,
+    /// The event types the handler reacts to, when it is some only (see
+    /// [`Self::only_event_types`]); `None` for every type of the subjects.
+    pub event_types: Option<Vec<String>>,
     /// How many times a handler may fail on one event before the event is parked
     /// as a dead letter. Failures of PostgreSQL itself never count.
     pub max_attempts: u32,
@@ -120,6 +125,7 @@ impl ConsumerConfig {
             fetch_expiry: Duration::from_secs(5),
             ack_wait: Duration::from_secs(10),
             expect_every_event: true,
+            event_types: None,
             // 8 attempts pause 12.7 s in all, well past the 3 s that payments waits,
             // by failing and being retried, for a customer it has not heard of yet.
             max_attempts: 8,
@@ -127,6 +133,23 @@ impl ConsumerConfig {
             search_path: None,
             announce_changes: false,
         }
+    }
+
+    /// Hands the handler only events of these types, such as the few answers a
+    /// saga reaction waits for among a product's many events. The others are
+    /// passed over like other subjects, by the subject's last token: acked, but
+    /// neither parsed nor recorded, so that a batch of them costs no
+    /// transaction at all.
+    ///
+    /// An aggregate's sequences then have gaps by design, so the per-aggregate
+    /// gap check is off (see [`Self::expect_every_event`]). What it guarded
+    /// against, a delivery lost in flight, is caught instead by the consumer's
+    /// delivery numbers: JetStream numbers every delivery of a consumer,
+    /// redeliveries included, and the consumer rewinds when one is skipped.
+    pub fn only_event_types(mut self, event_types: &[&str]) -> Self {
+        self.event_types = Some(event_types.iter().map(|&t| t.to_owned()).collect());
+        self.expect_every_event = false;
+        self
     }
 }
 
@@ -151,6 +174,60 @@ struct Batch {
     /// How many messages the fetch brought; a full fetch means the consumer is
     /// behind.
     fetched: usize,
+    /// The delivery numbers the fetch brought.
+    delivered: Delivered,
+}
+
+/// The consumer's delivery numbers in one fetch. JetStream numbers each delivery
+/// of a consumer, redeliveries included, so a number skipped is a delivery lost
+/// in flight: behind it, a cumulative ack would ack it unseen.
+#[derive(Debug, Clone, Copy, Default)]
+struct Delivered {
+    /// The first and last delivery numbers; `None` for an empty fetch.
+    range: Option<(u64, u64)>,
+    /// Where a number was skipped inside the fetch: the one expected, and the one
+    /// that came.
+    skipped: Option<(u64, u64)>,
+}
+
+impl Delivered {
+    /// Notes the next message's delivery number.
+    fn note(&mut self, number: u64) {
+        self.range = Some(match self.range {
+            None => (number, number),
+            Some((first, last)) => {
+                if number != last + 1 && self.skipped.is_none() {
+                    self.skipped = Some((last + 1, number));
+                }
+                (first, number)
+            }
+        });
+    }
+
+    /// Checks that this fetch goes on from `next`, the number expected after the
+    /// fetches before, and without a skip; then moves `next` past it.
+    fn follow(&self, next: &mut Option<u64>) -> Result<(), DeliverySkipped> {
+        let Some((first, last)) = self.range else {
+            return Ok(());
+        };
+        let skipped = match *next {
+            Some(expected) if first != expected => Some((expected, first)),
+            _ => self.skipped,
+        };
+        if let Some((expected, came)) = skipped {
+            return Err(DeliverySkipped { expected, came });
+        }
+        *next = Some(last + 1);
+        Ok(())
+    }
+}
+
+/// A delivery went astray between JetStream and the consumer.
+#[derive(Debug, thiserror::Error)]
+#[error("delivery {expected} never arrived; delivery {came} came instead")]
+struct DeliverySkipped {
+    expected: u64,
+    came: u64,
 }
 
 /// A message that carries an Envelope, with its place in the stream.
@@ -182,6 +259,8 @@ enum Commit {
 struct Fetcher {
     pull: PullConsumer,
     filter_subject: String,
+    /// The event types to hand on; the others are passed over.
+    event_types: Option<Arc<[String]>>,
     batch_size: usize,
     /// How long one fetch waits for a first message.
     expiry: Duration,
@@ -255,10 +334,17 @@ impl Fetcher {
     async fn sort(&self, messages: Vec<jetstream::Message>) -> Batch {
         let fetched = messages.len();
         let filter = self.filter_subject.clone();
+        let event_types = self.event_types.clone();
         let parsing = tokio::task::spawn_blocking(move || {
             let (mut deliveries, mut passed_over, mut malformed) = (vec![], vec![], vec![]);
+            let mut delivered = Delivered::default();
             for message in messages {
-                if !subject_matches(&filter, &message.subject) {
+                if let Ok(info) = message.info() {
+                    delivered.note(info.consumer_sequence);
+                }
+                if !subject_matches(&filter, &message.subject)
+                    || !is_one_of(event_types.as_deref(), &message.subject)
+                {
                     passed_over.push(message);
                     continue;
                 }
@@ -271,9 +357,9 @@ impl Fetcher {
                     Err(error) => malformed.push((message, error)),
                 }
             }
-            (deliveries, passed_over, malformed)
+            (deliveries, passed_over, malformed, delivered)
         });
-        let (deliveries, passed_over, malformed) = match parsing.await {
+        let (deliveries, passed_over, malformed, delivered) = match parsing.await {
             Ok(sorted) => sorted,
             Err(joined) => std::panic::resume_unwind(joined.into_panic()),
         };
@@ -282,6 +368,7 @@ impl Fetcher {
             deliveries,
             passed_over,
             fetched,
+            delivered,
         }
     }
 }
@@ -353,10 +440,15 @@ impl Consumer {
         let fetcher = Fetcher {
             pull: pull.clone(),
             filter_subject: self.config.filter_subject.clone(),
+            event_types: self.config.event_types.as_deref().map(Arc::from),
             batch_size: self.config.batch_size,
             expiry: self.config.fetch_expiry,
             shutdown: shutdown.clone(),
         };
+        // Checked only where the aggregates' sequences cannot be: a consumer of
+        // some event types (see `ConsumerConfig::only_event_types`).
+        let check_deliveries = !self.config.expect_every_event;
+        let mut next_delivery = None;
         let mut fetched = fetcher.next().await;
         loop {
             let batch = match fetched {
@@ -368,6 +460,14 @@ impl Consumer {
                 }
             };
             *backoff = Backoff::new();
+            if check_deliveries {
+                if let Err(skipped) = batch.delivered.follow(&mut next_delivery) {
+                    // Unacked, the batch and the lost delivery come back in order
+                    // from the new subscription.
+                    tracing::warn!(%skipped, "a delivery went astray, rewinding");
+                    return true;
+                }
+            }
             if batch.fetched == 0 {
                 // A fetch from a consumer deleted with its stream (a lost stream,
                 // a republish) comes back empty rather than failing, and would
@@ -979,6 +1079,13 @@ fn subject_matches(filter: &str, subject: &str) -> bool {
     tokens.next().is_none()
 }
 
+/// Whether the event type of `subject`, its last token, is one of `event_types`;
+/// `None` allows every type.
+fn is_one_of(event_types: Option<&[String]>, subject: &str) -> bool {
+    let event_type = subject.rsplit('.').next().unwrap_or_default();
+    event_types.is_none_or(|types| types.iter().any(|wanted| wanted == event_type))
+}
+
 /// A message's place in its stream; 0 when its metadata does not parse.
 fn stream_sequence(message: &jetstream::Message) -> u64 {
     message.info().map_or(0, |info| info.stream_sequence)
@@ -1128,6 +1235,43 @@ mod tests {
         assert_eq!(recent.get(&("Order", "0")), None);
         assert_eq!(recent.get(&("Order", "new")), Some(1));
         assert_eq!(recent.len, 1);
+    }
+
+    #[test]
+    fn deliveries_must_go_on_from_the_last_fetch_without_a_skip() {
+        let fetch = |numbers: &[u64]| {
+            let mut delivered = Delivered::default();
+            for &number in numbers {
+                delivered.note(number);
+            }
+            delivered
+        };
+        // The first fetch of a subscription sets where it starts.
+        let mut next = None;
+        fetch(&[4, 5, 6]).follow(&mut next).unwrap();
+        assert_eq!(next, Some(7));
+        fetch(&[]).follow(&mut next).unwrap();
+        fetch(&[7]).follow(&mut next).unwrap();
+        assert_eq!(next, Some(8));
+
+        let between = fetch(&[9, 10]).follow(&mut next).unwrap_err();
+        assert_eq!((between.expected, between.came), (8, 9));
+        assert_eq!(next, Some(8), "a fetch that skipped moved the next number");
+        let inside = fetch(&[8, 10, 11]).follow(&mut next).unwrap_err();
+        assert_eq!((inside.expected, inside.came), (9, 10));
+    }
+
+    #[test]
+    fn an_event_type_is_the_last_token_of_the_subject() {
+        let reserved = ["StockReserved".to_owned()];
+        let types = Some(&reserved[..]);
+        assert!(is_one_of(types, "inventory.Product.MUG.StockReserved"));
+        assert!(!is_one_of(types, "inventory.Product.MUG.Restocked"));
+        assert!(!is_one_of(
+            types,
+            "inventory.Product.StockReserved.Restocked"
+        ));
+        assert!(is_one_of(None, "inventory.Product.MUG.Restocked"));
     }
 
     #[test]

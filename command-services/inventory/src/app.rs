@@ -14,7 +14,7 @@ use platform::service::{CommandInfra, Service};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::reactions::{OrderReactions, SAGA_DURABLE_NAME};
+use crate::reactions::{OrderReactions, SAGA_DURABLE_NAME, SAGA_REACTS_TO};
 use crate::{products, Config, MIGRATIONS, SERVICE};
 
 /// Orders whose events the saga consumer handles per transaction. The batch's
@@ -96,7 +96,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
 fn saga_consumer(config: &Config, infra: &CommandInfra, reactions: Arc<dyn Handler>) -> Consumer {
     let orders = config.common.stream("orders");
     let filter_subject = format!("{}.Order.>", orders.subject_prefix);
-    let mut consumer_config = ConsumerConfig::new(SAGA_DURABLE_NAME, orders, filter_subject);
+    let mut consumer_config = ConsumerConfig::new(SAGA_DURABLE_NAME, orders, filter_subject)
+        .only_event_types(&SAGA_REACTS_TO);
     consumer_config.batch_size = SAGA_BATCH_SIZE;
     Consumer::new(
         infra.jetstream.clone(),

@@ -88,12 +88,14 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         inventory_reactions,
         config.common.stream("inventory"),
         "Product",
+        &InventoryReactions::REACTS_TO,
     );
     let from_payments = reaction_consumer(
         &infra,
         payment_reactions,
         config.common.stream("payments"),
         "Payment",
+        &PaymentReactions::REACTS_TO,
     );
     let router = router_with_dead_letters(AppState { orders }, Some(dead_letters))
         .merge(http::health_router(infra.readiness()))
@@ -116,17 +118,18 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         }))
 }
 
-/// A durable consumer of one aggregate type's events in another service's stream.
-/// The filter delivers every event of each aggregate, so the consumer's sequence
-/// guard applies in full.
+/// A durable consumer of the events of one aggregate type, in another service's
+/// stream, that the reactions answer; it passes over the rest.
 fn reaction_consumer(
     infra: &CommandInfra,
     handler: Arc<dyn Handler>,
     stream: StreamSpec,
     aggregate_type: &str,
+    reacts_to: &[&str],
 ) -> Consumer {
     let filter_subject = format!("{}.{aggregate_type}.>", stream.subject_prefix);
-    let mut config = ConsumerConfig::new(handler.name(), stream, filter_subject);
+    let mut config =
+        ConsumerConfig::new(handler.name(), stream, filter_subject).only_event_types(reacts_to);
     config.batch_size = REACTION_BATCH;
     Consumer::new(infra.jetstream.clone(), infra.pool.clone(), handler, config)
 }

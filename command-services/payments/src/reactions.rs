@@ -89,13 +89,15 @@ pub fn consumers(
             infra.jetstream.clone(),
             infra.pool.clone(),
             customer_reactions,
-            ConsumerConfig::new(FROM_CUSTOMERS, customers, customer_filter),
+            ConsumerConfig::new(FROM_CUSTOMERS, customers, customer_filter)
+                .only_event_types(&CustomerReactions::REACTS_TO),
         ),
         Consumer::new(
             infra.jetstream.clone(),
             infra.pool.clone(),
             order_reactions,
-            ConsumerConfig::new(FROM_ORDERS, orders, order_filter),
+            ConsumerConfig::new(FROM_ORDERS, orders, order_filter)
+                .only_event_types(&OrderReactions::REACTS_TO),
         ),
     ];
     (consumers, dead_letters)
