@@ -72,7 +72,9 @@ pub fn router(upstreams: Upstreams) -> Router {
     let orders_view = to(&upstreams.orders_view);
     let customers_view = to(&upstreams.customers_view);
     let projections = to(&upstreams.projections);
-    let api = Router::new()
+    // Stateless: axum clones a route's state for every request it handles, and
+    // only the gateway's own routes below need the upstreams.
+    let proxied: Router = Router::new()
         .route("/api/customers", post(customers.clone()))
         .route("/api/customers/{id}", get(customers_view.clone()))
         .route("/api/customers/{id}/credit-limit", put(customers.clone()))
@@ -102,21 +104,24 @@ pub fn router(upstreams: Upstreams) -> Router {
         .route("/api/admin/projections/{name}", get(projections.clone()))
         .route("/api/admin/projections/{name}/rebuild", post(projections))
         .layer(axum::middleware::map_response(upstream_failure_as_problem));
+    let own = Router::new()
+        .route("/api/openapi.json", get(openapi::merged))
+        .route("/api/trace/{correlation_id}", get(trace::trace))
+        .route(
+            "/api/admin/relay/{service}/republish",
+            post(relay::republish).get(relay::progress),
+        )
+        .route("/api/admin/dead-letters", get(dead_letters::list))
+        .route(
+            "/api/admin/dead-letters/{service}/{id}/retry",
+            post(dead_letters::retry),
+        )
+        .with_state(upstreams);
     let docs =
         SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
     http::with_common_layers(
-        api.route("/api/openapi.json", get(openapi::merged))
-            .route("/api/trace/{correlation_id}", get(trace::trace))
-            .route(
-                "/api/admin/relay/{service}/republish",
-                post(relay::republish).get(relay::progress),
-            )
-            .route("/api/admin/dead-letters", get(dead_letters::list))
-            .route(
-                "/api/admin/dead-letters/{service}/{id}/retry",
-                post(dead_letters::retry),
-            )
-            .with_state(upstreams)
+        proxied
+            .merge(own)
             .merge(docs)
             .fallback(|| async { ApiError::not_found("no such route") }),
     )
