@@ -339,16 +339,18 @@ impl Fetcher {
             let (mut deliveries, mut passed_over, mut malformed) = (vec![], vec![], vec![]);
             let mut delivered = Delivered::default();
             for message in messages {
-                if let Ok(info) = message.info() {
+                let info = message.info();
+                if let Ok(info) = &info {
                     delivered.note(info.consumer_sequence);
                 }
+                let stream_sequence = info.map(|info| info.stream_sequence);
                 if !subject_matches(&filter, &message.subject)
                     || !is_one_of(event_types.as_deref(), &message.subject)
                 {
                     passed_over.push(message);
                     continue;
                 }
-                match parse(&message) {
+                match parse(&message, stream_sequence) {
                     Ok((envelope, stream_sequence)) => deliveries.push(Delivery {
                         message,
                         envelope,
@@ -1091,12 +1093,16 @@ fn stream_sequence(message: &jetstream::Message) -> u64 {
     message.info().map_or(0, |info| info.stream_sequence)
 }
 
-fn parse(message: &jetstream::Message) -> anyhow::Result<(Envelope, u64)> {
+/// The message's Envelope, and its place in the stream as its metadata, read
+/// once by the caller, gave it.
+fn parse<E: std::fmt::Display>(
+    message: &jetstream::Message,
+    stream_sequence: Result<u64, E>,
+) -> anyhow::Result<(Envelope, u64)> {
     let envelope = serde_json::from_slice(&message.payload).context("parse the Envelope")?;
-    let info = message
-        .info()
-        .map_err(|error| anyhow::anyhow!("read the JetStream metadata: {error}"))?;
-    Ok((envelope, info.stream_sequence))
+    let stream_sequence =
+        stream_sequence.map_err(|error| anyhow::anyhow!("read the JetStream metadata: {error}"))?;
+    Ok((envelope, stream_sequence))
 }
 
 /// Exponential backoff from 100 ms to 30 s between retries.
