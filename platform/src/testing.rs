@@ -371,6 +371,35 @@ impl Recording {
         db
     }
 
+    /// [`Self::database`], and an orders stream of its own with a JetStream
+    /// context on it: what a test of the consumer loop starts from.
+    pub async fn with_orders_stream() -> (TestDb, jetstream::Context, StreamSpec) {
+        let db = Self::database().await;
+        let stream = test_stream("orders");
+        let jetstream = jetstream_with(&stream).await.expect("test stream");
+        (db, jetstream, stream)
+    }
+
+    /// Runs a consumer of `config` that records into `db`, until the returned
+    /// token is cancelled.
+    pub fn consume(
+        db: &TestDb,
+        jetstream: &jetstream::Context,
+        config: crate::consumer::ConsumerConfig,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio_util::sync::CancellationToken,
+    ) {
+        let consumer = crate::consumer::Consumer::new(
+            jetstream.clone(),
+            db.pool.clone(),
+            std::sync::Arc::new(Recording),
+            config,
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        (tokio::spawn(consumer.run(shutdown.clone())), shutdown)
+    }
+
     /// The ids it recorded, in id order.
     pub async fn applied(pool: &PgPool) -> Vec<String> {
         sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use platform::consumer::{Consumer, ConsumerConfig};
+use platform::consumer::ConsumerConfig;
 use platform::nats::StreamSpec;
-use platform::testing::{self, test_stream, Recording, TestDb};
+use platform::testing::{self, Recording, TestDb};
 use platform::Envelope;
 use tokio_util::sync::CancellationToken;
 
@@ -29,13 +29,6 @@ fn id(aggregate_id: &str, sequence: i64) -> String {
     Envelope::event_id_for("orders", "Order", aggregate_id, sequence)
 }
 
-async fn setup() -> (TestDb, jetstream::Context, StreamSpec) {
-    let db = Recording::database().await;
-    let stream = test_stream("orders");
-    let jetstream = testing::jetstream_with(&stream).await.unwrap();
-    (db, jetstream, stream)
-}
-
 /// Starts a consumer of the stream's `Noted` order events whose fetches wait up
 /// to `fetch_expiry` for a first message.
 fn start(
@@ -48,14 +41,7 @@ fn start(
     let mut config =
         ConsumerConfig::new(DURABLE, stream.clone(), filter).only_event_types(&[WANTED]);
     config.fetch_expiry = fetch_expiry;
-    let consumer = Consumer::new(
-        jetstream.clone(),
-        db.pool.clone(),
-        std::sync::Arc::new(Recording),
-        config,
-    );
-    let shutdown = CancellationToken::new();
-    (tokio::spawn(consumer.run(shutdown.clone())), shutdown)
+    Recording::consume(db, jetstream, config)
 }
 
 /// Polls `done` every 20 ms until it holds, or fails with `what` after [`WAIT`].
@@ -97,6 +83,19 @@ async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpe
     .await;
 }
 
+/// Waits until `fetches` fetches wait on the durable.
+async fn wait_for_fetches(
+    jetstream: &jetstream::Context,
+    stream: &StreamSpec,
+    fetches: usize,
+    what: &str,
+) {
+    wait_until(what, || async {
+        matches!(durable(jetstream, stream).await, Some((_, _, waiting, _)) if waiting == fetches)
+    })
+    .await;
+}
+
 async fn checkpoint(db: &TestDb) -> Option<i64> {
     sqlx::query_scalar("SELECT stream_seq FROM consumer_checkpoints WHERE consumer = $1")
         .bind(DURABLE)
@@ -118,7 +117,7 @@ async fn offsets(db: &TestDb) -> Vec<(String, i64)> {
 
 #[tokio::test]
 async fn other_event_types_are_acked_unapplied_and_cost_no_transaction() {
-    let (db, jetstream, stream) = setup().await;
+    let (db, jetstream, stream) = Recording::with_orders_stream().await;
     // Order `a` has a gap in its wanted events, where its other event is.
     let events = [
         event("a", 1, WANTED),
@@ -163,13 +162,10 @@ async fn other_event_types_are_acked_unapplied_and_cost_no_transaction() {
 /// numbers skip, rewinds, and applies the lost event after all.
 #[tokio::test]
 async fn a_delivery_lost_in_flight_is_fetched_again() {
-    let (db, jetstream, stream) = setup().await;
+    let (db, jetstream, stream) = Recording::with_orders_stream().await;
     // Fetches that wait long stay queued in the order they were made.
     let (task, shutdown) = start(&db, &jetstream, &stream, Duration::from_secs(30));
-    wait_until("the consumer waits in a fetch", || async {
-        matches!(durable(&jetstream, &stream).await, Some((_, _, 1, _)))
-    })
-    .await;
+    wait_for_fetches(&jetstream, &stream, 1, "the consumer waits in a fetch").await;
 
     // A fetch of one message, queued behind the consumer's, into an inbox that
     // nobody reads.
@@ -185,10 +181,7 @@ async fn a_delivery_lost_in_flight_is_fetched_again() {
         .await
         .unwrap();
     client.flush().await.unwrap();
-    wait_until("the lost fetch is queued", || async {
-        matches!(durable(&jetstream, &stream).await, Some((_, _, 2, _)))
-    })
-    .await;
+    wait_for_fetches(&jetstream, &stream, 2, "the lost fetch is queued").await;
 
     // The consumer's fetch takes `a`; its next one queues behind the lost one,
     // which takes `b`; then the consumer's takes `c`.
@@ -199,10 +192,7 @@ async fn a_delivery_lost_in_flight_is_fetched_again() {
         Recording::applied(&db.pool).await == vec![id("a", 1)]
     })
     .await;
-    wait_until("the consumer fetches again", || async {
-        matches!(durable(&jetstream, &stream).await, Some((_, _, 2, _)))
-    })
-    .await;
+    wait_for_fetches(&jetstream, &stream, 2, "the consumer fetches again").await;
     testing::publish(&jetstream, &stream, &[event("b", 1, WANTED)])
         .await
         .unwrap();

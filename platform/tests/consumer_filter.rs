@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use platform::consumer::{Consumer, ConsumerConfig};
+use platform::consumer::ConsumerConfig;
 use platform::nats::StreamSpec;
-use platform::testing::{self, test_stream, Recording, TestDb};
+use platform::testing::{self, Recording, TestDb};
 use platform::Envelope;
 use tokio_util::sync::CancellationToken;
 
@@ -51,14 +51,6 @@ async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpe
         .expect("the consumer did not ack the whole stream");
 }
 
-/// A database with the consumer tables and the recorder's, and a stream.
-async fn setup() -> (TestDb, jetstream::Context, StreamSpec) {
-    let db = Recording::database().await;
-    let stream = test_stream("orders");
-    let jetstream = testing::jetstream_with(&stream).await.unwrap();
-    (db, jetstream, stream)
-}
-
 /// Starts a consumer of the stream's `Order` events.
 fn start(
     db: &TestDb,
@@ -71,14 +63,7 @@ fn start(
         format!("{}.Order.>", stream.subject_prefix),
     );
     config.fetch_expiry = Duration::from_millis(500);
-    let consumer = Consumer::new(
-        jetstream.clone(),
-        db.pool.clone(),
-        std::sync::Arc::new(Recording),
-        config,
-    );
-    let shutdown = CancellationToken::new();
-    (tokio::spawn(consumer.run(shutdown.clone())), shutdown)
+    Recording::consume(db, jetstream, config)
 }
 
 fn order(id: &str, sequence: i64) -> String {
@@ -87,7 +72,7 @@ fn order(id: &str, sequence: i64) -> String {
 
 #[tokio::test]
 async fn a_consumer_applies_its_subjects_and_acks_the_others() {
-    let (db, jetstream, stream) = setup().await;
+    let (db, jetstream, stream) = Recording::with_orders_stream().await;
     // Another aggregate type in between, and last, so that the final ack has to
     // cover a message that is not applied.
     publish(
@@ -124,7 +109,7 @@ async fn a_consumer_applies_its_subjects_and_acks_the_others() {
 /// and the events around it are applied: no retry could ever apply it.
 #[tokio::test]
 async fn a_malformed_message_is_terminated_and_the_rest_applied() {
-    let (db, jetstream, stream) = setup().await;
+    let (db, jetstream, stream) = Recording::with_orders_stream().await;
     publish(&jetstream, &stream, &[envelope("Order", "a", 1)]).await;
     let subject = format!("{}.Order.a.Noted", stream.subject_prefix);
     jetstream
@@ -150,7 +135,7 @@ async fn a_malformed_message_is_terminated_and_the_rest_applied() {
 /// acks, is recreated to deliver just after its ack floor.
 #[tokio::test]
 async fn an_outdated_durable_is_recreated_after_its_ack_floor() {
-    let (db, jetstream, stream) = setup().await;
+    let (db, jetstream, stream) = Recording::with_orders_stream().await;
     publish(
         &jetstream,
         &stream,
