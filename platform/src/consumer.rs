@@ -21,7 +21,7 @@ use anyhow::Context;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -85,8 +85,7 @@ pub struct ConsumerConfig {
     /// Most messages per batch; the consumer's `max_ack_pending` is twice that,
     /// for the batch in hand and the next one, fetched meanwhile.
     pub batch_size: usize,
-    /// How long a pull request waits before it is renewed. A subscription that
-    /// hears not even an idle heartbeat for this long fails and is made again.
+    /// How long one fetch waits for a first message before asking again.
     pub fetch_expiry: Duration,
     /// How long JetStream waits for an ack before redelivering.
     pub ack_wait: Duration,
@@ -115,8 +114,8 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// A configuration with the defaults: batches of 256, pull requests renewed
-    /// every 5 s, and redelivery after 10 s without an ack.
+    /// A configuration with the defaults: batches of 256, fetches that wait up to
+    /// 5 s, and redelivery after 10 s without an ack.
     pub fn new(durable_name: &str, stream: StreamSpec, filter_subject: String) -> Self {
         Self {
             durable_name: durable_name.to_owned(),
@@ -254,22 +253,17 @@ enum Commit {
     Gap,
 }
 
-/// How long a batch waits for a message that JetStream said was coming.
-const STRAGGLER_WAIT: Duration = Duration::from_millis(100);
-
-/// Takes a consumer's batches from its pull subscription and sorts them, in the
-/// consumer's task or, to overlap the commit of the batch before, in a task of
-/// its own.
+/// Fetches a consumer's batches and sorts them, in the consumer's task or, to
+/// overlap the commit of the batch before, in a task of its own.
 #[derive(Clone)]
 struct Fetcher {
-    /// One long-lived pull subscription (decision 0027). JetStream delivers into
-    /// it ahead of the batch in hand, up to `max_ack_pending`, so a batch costs
-    /// no request of its own.
-    messages: Arc<tokio::sync::Mutex<pull::Stream>>,
+    pull: PullConsumer,
     filter_subject: String,
     /// The event types to hand on; the others are passed over.
     event_types: Option<Arc<[String]>>,
     batch_size: usize,
+    /// How long one fetch waits for a first message.
+    expiry: Duration,
     shutdown: CancellationToken,
 }
 
@@ -289,35 +283,9 @@ impl Prefetch {
 }
 
 impl Fetcher {
-    /// Subscribes to `pull` with pull requests of `batch_size` messages that
-    /// expire after `fetch_expiry`. Idle heartbeats missed for that long, as
-    /// from a consumer deleted with its stream, end the subscription with an
-    /// error.
-    async fn subscribe(
-        pull: &PullConsumer,
-        config: &ConsumerConfig,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<Self> {
-        let messages = pull
-            .stream()
-            .max_messages_per_batch(config.batch_size)
-            .expires(config.fetch_expiry)
-            .heartbeat(config.fetch_expiry / 2)
-            .messages()
-            .await
-            .map_err(|error| anyhow::anyhow!("subscribe to the consumer: {error}"))?;
-        Ok(Self {
-            messages: Arc::new(tokio::sync::Mutex::new(messages)),
-            filter_subject: config.filter_subject.clone(),
-            event_types: config.event_types.as_deref().map(Arc::from),
-            batch_size: config.batch_size,
-            shutdown: shutdown.clone(),
-        })
-    }
-
-    /// The next batch, sorted; `None` when shutdown comes first. A batch waits
-    /// for a first message, then takes what has arrived besides, up to
-    /// `batch_size`; it waits for more only while JetStream says more is coming.
+    /// One fetch, sorted; `None` when shutdown comes first. A fetch waits up to
+    /// `expiry` for a first message, then returns at once with what is
+    /// available, up to `batch_size`.
     async fn next(&self) -> Fetched {
         let fetched = tokio::select! {
             _ = self.shutdown.cancelled() => return None,
@@ -338,26 +306,22 @@ impl Fetcher {
     }
 
     async fn fetch(&self) -> anyhow::Result<Vec<jetstream::Message>> {
-        let mut messages = self.messages.lock().await;
-        let mut batch = vec![received(messages.next().await)?];
-        while batch.len() < self.batch_size {
-            let next = if more_in_stream(batch.last()) {
-                // On its way, if not here yet: a consumer that is behind, as in
-                // a rebuild, takes full batches rather than what the client has
-                // read off the socket so far.
-                match tokio::time::timeout(STRAGGLER_WAIT, messages.next()).await {
-                    Ok(next) => next,
-                    Err(_) => break,
-                }
-            } else {
-                match messages.next().now_or_never() {
-                    Some(next) => next,
-                    None => break,
-                }
-            };
-            batch.push(received(next)?);
+        let mut batch = self
+            .pull
+            .fetch()
+            .max_messages(self.batch_size)
+            .expires(self.expiry)
+            .messages()
+            .await
+            .map_err(|error| anyhow::anyhow!("request a batch: {error}"))?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(error) => anyhow::bail!("receive a batch: {error}"),
+            }
         }
-        Ok(batch)
+        Ok(messages)
     }
 
     /// Keeps the messages of the consumer's subjects that carry an Envelope,
@@ -408,27 +372,6 @@ impl Fetcher {
             fetched,
             delivered,
         }
-    }
-}
-
-/// Whether the stream held more for the consumer when `message` was delivered.
-/// JetStream sends it as long as the batch in hand and the one committing stay
-/// within `max_ack_pending`, which is twice the batch size.
-fn more_in_stream(message: Option<&jetstream::Message>) -> bool {
-    message
-        .and_then(|message| message.info().ok())
-        .is_some_and(|info| info.pending > 0)
-}
-
-/// A message the subscription delivered; its errors and its end fail the batch,
-/// which then comes back, unacked, from a new subscription.
-fn received(
-    next: Option<Result<jetstream::Message, pull::MessagesError>>,
-) -> anyhow::Result<jetstream::Message> {
-    match next {
-        Some(Ok(message)) => Ok(message),
-        Some(Err(error)) => anyhow::bail!("receive a batch: {error}"),
-        None => anyhow::bail!("the consumer's subscription ended"),
     }
 }
 
@@ -496,12 +439,13 @@ impl Consumer {
         backoff: &mut Backoff,
         shutdown: &CancellationToken,
     ) -> bool {
-        let fetcher = match Fetcher::subscribe(pull, &self.config, shutdown).await {
-            Ok(fetcher) => fetcher,
-            Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), "cannot subscribe");
-                return true;
-            }
+        let fetcher = Fetcher {
+            pull: pull.clone(),
+            filter_subject: self.config.filter_subject.clone(),
+            event_types: self.config.event_types.as_deref().map(Arc::from),
+            batch_size: self.config.batch_size,
+            expiry: self.config.fetch_expiry,
+            shutdown: shutdown.clone(),
         };
         // Checked only where the aggregates' sequences cannot be: a consumer of
         // some event types (see `ConsumerConfig::only_event_types`).
@@ -525,6 +469,17 @@ impl Consumer {
                     tracing::warn!(%skipped, "a delivery went astray, rewinding");
                     return true;
                 }
+            }
+            if batch.fetched == 0 {
+                // A fetch from a consumer deleted with its stream (a lost stream,
+                // a republish) comes back empty rather than failing, and would
+                // keep doing so: look it up, and subscribe again if it is gone.
+                if let Err(error) = pull.get_info().await {
+                    tracing::warn!(%error, "the consumer is gone, subscribing again");
+                    return true;
+                }
+                fetched = fetcher.next().await;
+                continue;
             }
             if batch.deliveries.is_empty() {
                 self.acknowledge(&batch).await;

@@ -29,19 +29,17 @@ fn id(aggregate_id: &str, sequence: i64) -> String {
     Envelope::event_id_for("orders", "Order", aggregate_id, sequence)
 }
 
-/// Starts a consumer of the stream's `Noted` order events whose pull requests
-/// ask for `batch_size` messages and wait up to `fetch_expiry`.
+/// Starts a consumer of the stream's `Noted` order events whose fetches wait up
+/// to `fetch_expiry` for a first message.
 fn start(
     db: &TestDb,
     jetstream: &jetstream::Context,
     stream: &StreamSpec,
-    batch_size: usize,
     fetch_expiry: Duration,
 ) -> (tokio::task::JoinHandle<()>, CancellationToken) {
     let filter = format!("{}.Order.>", stream.subject_prefix);
     let mut config =
         ConsumerConfig::new(DURABLE, stream.clone(), filter).only_event_types(&[WANTED]);
-    config.batch_size = batch_size;
     config.fetch_expiry = fetch_expiry;
     Recording::consume(db, jetstream, config)
 }
@@ -131,7 +129,7 @@ async fn other_event_types_are_acked_unapplied_and_cost_no_transaction() {
         .await
         .unwrap();
 
-    let (task, shutdown) = start(&db, &jetstream, &stream, 256, Duration::from_millis(500));
+    let (task, shutdown) = start(&db, &jetstream, &stream, Duration::from_millis(500));
     wait_until_all_acked(&jetstream, &stream, 4).await;
     assert_eq!(
         Recording::applied(&db.pool).await,
@@ -165,9 +163,8 @@ async fn other_event_types_are_acked_unapplied_and_cost_no_transaction() {
 #[tokio::test]
 async fn a_delivery_lost_in_flight_is_fetched_again() {
     let (db, jetstream, stream) = Recording::with_orders_stream().await;
-    // Pull requests that wait long stay queued in the order they were made. One
-    // message each: the consumer asks again only once it has its one.
-    let (task, shutdown) = start(&db, &jetstream, &stream, 1, Duration::from_secs(30));
+    // Fetches that wait long stay queued in the order they were made.
+    let (task, shutdown) = start(&db, &jetstream, &stream, Duration::from_secs(30));
     wait_for_fetches(&jetstream, &stream, 1, "the consumer waits in a fetch").await;
 
     // A fetch of one message, queued behind the consumer's, into an inbox that
