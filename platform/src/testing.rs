@@ -174,6 +174,34 @@ pub async fn jetstream_with(stream: &StreamSpec) -> anyhow::Result<jetstream::Co
     Ok(jetstream)
 }
 
+/// Waits until the durable consumer `durable` of `stream` has acked every
+/// message up to `last`; panics after `timeout`.
+pub async fn wait_for_ack_floor(
+    jetstream: &jetstream::Context,
+    stream: &StreamSpec,
+    durable: &str,
+    last: u64,
+    timeout: Duration,
+) {
+    let waiting = async {
+        loop {
+            if let Ok(stream) = jetstream.get_stream(&stream.name).await {
+                if let Ok(info) = stream.consumer_info(durable).await {
+                    if info.ack_floor.stream_sequence >= last {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(timeout, waiting)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("consumer {durable} did not ack up to {last} within {timeout:?}")
+        });
+}
+
 /// An event of the orders service with an empty payload, for tests of what
 /// consumes events rather than of what they mean.
 pub fn orders_event(

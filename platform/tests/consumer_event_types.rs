@@ -60,27 +60,14 @@ where
     }
 }
 
-/// The durable's pending, unacked and waiting-fetch counts, and its ack floor;
-/// `None` while it does not exist.
-async fn durable(
-    jetstream: &jetstream::Context,
-    stream: &StreamSpec,
-) -> Option<(u64, usize, usize, u64)> {
+/// How many fetches wait on the durable.
+async fn waiting_fetches(jetstream: &jetstream::Context, stream: &StreamSpec) -> Option<usize> {
     let handle = jetstream.get_stream(&stream.name).await.ok()?;
-    let info = handle.consumer_info(DURABLE).await.ok()?;
-    Some((
-        info.num_pending,
-        info.num_ack_pending,
-        info.num_waiting,
-        info.ack_floor.stream_sequence,
-    ))
+    Some(handle.consumer_info(DURABLE).await.ok()?.num_waiting)
 }
 
 async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpec, last: u64) {
-    wait_until("the consumer acked the whole stream", || async {
-        matches!(durable(jetstream, stream).await, Some((0, 0, _, floor)) if floor == last)
-    })
-    .await;
+    testing::wait_for_ack_floor(jetstream, stream, DURABLE, last, WAIT).await;
 }
 
 /// Waits until `fetches` fetches wait on the durable.
@@ -91,7 +78,7 @@ async fn wait_for_fetches(
     what: &str,
 ) {
     wait_until(what, || async {
-        matches!(durable(jetstream, stream).await, Some((_, _, waiting, _)) if waiting == fetches)
+        waiting_fetches(jetstream, stream).await == Some(fetches)
     })
     .await;
 }

@@ -31,24 +31,9 @@ async fn publish(jetstream: &jetstream::Context, stream: &StreamSpec, envelopes:
 /// Waits until the durable consumer has nothing pending and nothing unacked. It
 /// may be missing for a moment, while the consumer recreates it.
 async fn wait_until_all_acked(jetstream: &jetstream::Context, stream: &StreamSpec) {
-    let waiting = async {
-        loop {
-            let mut handle = jetstream.get_stream(&stream.name).await.unwrap();
-            let stream_last = handle.info().await.unwrap().state.last_sequence;
-            if let Ok(info) = handle.consumer_info(DURABLE).await {
-                if info.num_pending == 0
-                    && info.num_ack_pending == 0
-                    && info.ack_floor.stream_sequence == stream_last
-                {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("the consumer did not ack the whole stream");
+    let mut handle = jetstream.get_stream(&stream.name).await.unwrap();
+    let last = handle.info().await.unwrap().state.last_sequence;
+    testing::wait_for_ack_floor(jetstream, stream, DURABLE, last, WAIT).await;
 }
 
 /// Starts a consumer of the stream's `Order` events.

@@ -15,7 +15,7 @@ use platform::consumer::{Consumer, ConsumerConfig, Handler};
 use platform::db::READ_MODEL_MIGRATIONS;
 use platform::nats::StreamSpec;
 use platform::telemetry::LogFormat;
-use platform::testing::{test_namespace, test_stream, TestDb};
+use platform::testing::{test_namespace, test_stream, wait_for_ack_floor, TestDb};
 use platform::Envelope;
 use projections::products::ProductsProjection;
 use projections::{Config, MIGRATIONS};
@@ -80,29 +80,6 @@ async fn publish_all(js: &jetstream::Context, stream: &StreamSpec, envelopes: &[
         last = last.max(ack.await.unwrap().sequence);
     }
     last
-}
-
-/// Waits until the durable consumer has every message up to `last` acked.
-async fn wait_for_ack_floor(
-    js: &jetstream::Context,
-    stream: &StreamSpec,
-    durable: &str,
-    last: u64,
-) {
-    let stream = js.get_stream(&stream.name).await.unwrap();
-    let waiting = async {
-        loop {
-            if let Ok(info) = stream.consumer_info(durable).await {
-                if info.ack_floor.stream_sequence >= last {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("consumer {durable} did not ack up to {last} within {WAIT:?}"));
 }
 
 fn spawn_consumer(
@@ -430,7 +407,7 @@ async fn redelivering_the_whole_stream_leaves_the_read_model_unchanged() {
         "products",
         &stream,
     );
-    wait_for_ack_floor(&js, &stream, "products", last).await;
+    wait_for_ack_floor(&js, &stream, "products", last, WAIT).await;
     stop(task, shutdown).await;
     assert_eq!(rows(&db.pool).await, history.expected);
     let before = snapshot(&db.pool).await;
@@ -446,7 +423,7 @@ async fn redelivering_the_whole_stream_leaves_the_read_model_unchanged() {
         "products",
         &stream,
     );
-    wait_for_ack_floor(&js, &stream, "products", last).await;
+    wait_for_ack_floor(&js, &stream, "products", last, WAIT).await;
     let redelivered: PullConsumer = nats_stream.get_consumer("products").await.unwrap();
     assert!(
         redelivered.cached_info().delivered.consumer_sequence >= 300,
@@ -479,7 +456,7 @@ async fn a_delivery_lost_in_flight_is_applied_before_newer_events() {
         "products",
         &stream,
     );
-    wait_for_ack_floor(&js, &stream, "products", first).await;
+    wait_for_ack_floor(&js, &stream, "products", first, WAIT).await;
     // By now the worker waits in its next fetch; a second pull request on the
     // same durable queues behind it and takes deliveries that are then never
     // acked, as a connection that drops with messages in flight would.
@@ -505,7 +482,7 @@ async fn a_delivery_lost_in_flight_is_applied_before_newer_events() {
     let last = publish_all(&js, &stream, &history.envelopes[100..]).await;
     assert!(stolen.await.unwrap() > 0, "no delivery went astray");
 
-    wait_for_ack_floor(&js, &stream, "products", last).await;
+    wait_for_ack_floor(&js, &stream, "products", last, WAIT).await;
     stop(task, shutdown).await;
 
     assert_eq!(rows(&db.pool).await, history.expected);
@@ -583,7 +560,7 @@ async fn a_worker_killed_mid_batch_converges_to_a_clean_replay() {
         "products",
         &stream,
     );
-    wait_for_ack_floor(&js, &stream, "products", last).await;
+    wait_for_ack_floor(&js, &stream, "products", last, WAIT).await;
     stop(task, shutdown).await;
 
     let (task, shutdown) = spawn_consumer(
@@ -593,7 +570,7 @@ async fn a_worker_killed_mid_batch_converges_to_a_clean_replay() {
         "clean-replay",
         &stream,
     );
-    wait_for_ack_floor(&js, &stream, "clean-replay", last).await;
+    wait_for_ack_floor(&js, &stream, "clean-replay", last, WAIT).await;
     stop(task, shutdown).await;
 
     assert_eq!(rows(&db.pool).await, history.expected);

@@ -10,7 +10,7 @@ use clap::Parser;
 use domain::inventory::{Product, ReservationStatus};
 use platform::event_store::AggregateStore;
 use platform::nats::StreamSpec;
-use platform::testing::{nats_url, test_namespace, TestDb};
+use platform::testing::{nats_url, test_namespace, wait_for_ack_floor, TestDb};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -190,11 +190,13 @@ impl Saga {
     /// it acks once the batch committed, or at once for an event type that the
     /// saga passes over, which moves no checkpoint.
     async fn wait_until_acked(&self, stream_sequence: u64) {
-        eventually("the saga to reach the event", || async {
-            let stream = self.jetstream.get_stream(&self.orders.name).await.ok()?;
-            let durable = stream.consumer_info("inventory-saga").await.ok()?;
-            (durable.ack_floor.stream_sequence >= stream_sequence).then_some(())
-        })
+        wait_for_ack_floor(
+            &self.jetstream,
+            &self.orders,
+            "inventory-saga",
+            stream_sequence,
+            WAIT,
+        )
         .await;
     }
 

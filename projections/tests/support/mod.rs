@@ -11,7 +11,7 @@ use async_nats::jetstream;
 use platform::config::CommonArgs;
 use platform::nats::StreamSpec;
 use platform::telemetry::LogFormat;
-use platform::testing::{nats_url, test_namespace, TestDb};
+use platform::testing::{nats_url, test_namespace, wait_for_ack_floor, TestDb};
 use platform::Envelope;
 use projections::Config;
 use sqlx::PgPool;
@@ -108,7 +108,7 @@ impl Streams {
                 continue;
             };
             let stream = self.spec(source.service);
-            wait_for_ack_floor(&self.jetstream, &stream, source.durable_name, last).await;
+            wait_for_ack_floor(&self.jetstream, &stream, source.durable_name, last, WAIT).await;
         }
     }
 
@@ -128,29 +128,6 @@ impl Streams {
             let _ = self.jetstream.delete_stream(self.spec(service).name).await;
         }
     }
-}
-
-async fn wait_for_ack_floor(
-    js: &jetstream::Context,
-    stream: &StreamSpec,
-    durable: &str,
-    last: u64,
-) {
-    let waiting = async {
-        loop {
-            if let Ok(stream) = js.get_stream(&stream.name).await {
-                if let Ok(info) = stream.consumer_info(durable).await {
-                    if info.ack_floor.stream_sequence >= last {
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("consumer {durable} did not ack up to {last} within {WAIT:?}"));
 }
 
 /// A running projection worker.
