@@ -154,16 +154,22 @@ where
         };
         let mut attempt = 0;
         let mut from_memory = context.expected_version.is_none();
+        // Held until the command is done: a command on the same aggregate that
+        // comes meanwhile waits, and then decides on what this one left.
+        let mut slot = self.cache.turn(aggregate_id).await;
         loop {
-            let cached = if from_memory {
-                self.cache.take(aggregate_id)
-            } else {
-                None
-            };
+            let cached = if from_memory { slot.take() } else { None };
             let used_memory = cached.is_some();
             from_memory = false;
             let decided = self
-                .decide(aggregate_id, cached, command.clone(), context, &inspect)
+                .decide(
+                    aggregate_id,
+                    cached,
+                    &mut slot,
+                    command.clone(),
+                    context,
+                    &inspect,
+                )
                 .await;
             let trusted = match &decided {
                 Ok(decided) => decided.appended,
@@ -186,12 +192,13 @@ where
     }
 
     /// One attempt: the aggregate from `cached`, or else from the database,
-    /// decides, and what it decided is appended. The aggregate is kept in memory
+    /// decides, and what it decided is appended. The aggregate is kept in `slot`
     /// afterwards unless the attempt left it in doubt.
     async fn decide<R>(
         &self,
         aggregate_id: &str,
         cached: Option<cache::Cached<A>>,
+        slot: &mut cache::Slot<A>,
         command: A::Command,
         context: &CommandContext,
         inspect: &impl Fn(&A) -> R,
@@ -223,7 +230,7 @@ where
         if let Err(refusal) = handled {
             // Events written before the refusal changed the aggregate, not the store.
             if events.is_empty() {
-                self.cache.put(aggregate_id, aggregate, version);
+                slot.put(aggregate, version);
             }
             return Err(CommandError::Rejected(refusal));
         }
@@ -243,7 +250,7 @@ where
                 .map_err(store_error)?;
         }
         let inspected = inspect(&aggregate);
-        self.cache.put(aggregate_id, aggregate, version_after);
+        slot.put(aggregate, version_after);
         Ok(Decided {
             version: version_after as i64,
             appended,
