@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use platform::db::{self, EVENT_STORE_MIGRATIONS};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Row};
 
 use super::load::{self, Summary, Window};
@@ -75,7 +75,8 @@ impl Ceiling {
     pub async fn measure(&self, connections: usize, window: Window) -> anyhow::Result<Summary> {
         let size = u32::try_from(connections).unwrap_or(u32::MAX).max(1);
         self.ensure_free_connections(size).await?;
-        let pool = PgPoolOptions::new()
+        // The services' pool options: a connection goes out untested while busy.
+        let pool = platform::db::pool_options()
             .max_connections(size)
             .min_connections(size)
             // As the services' own stores append: without the trigger's `NOTIFY`,

@@ -1,13 +1,11 @@
 //! The catalog process: its settings, its read-only pool and its HTTP server.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Parser;
 use platform::config::CommonArgs;
 use platform::db::READ_MODEL_DB;
 use platform::service::Service;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::{router, AppState};
 
@@ -39,9 +37,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         .database(config.catalog_database_url.as_deref(), READ_MODEL_DB.name)?
         // The catalog never writes; this holds even when connected as the owner.
         .options([("default_transaction_read_only", "on")]);
-    let pool = PgPoolOptions::new()
+    let pool = platform::db::pool_options()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options);
     Service::bind("catalog", config.addr, router(AppState::new(pool))).await
 }

@@ -1,13 +1,11 @@
 //! The customers-view process: its settings, its read-only pool and its HTTP server.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Parser;
 use platform::config::CommonArgs;
 use platform::db::READ_MODEL_DB;
 use platform::service::Service;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::{router, AppState};
 
@@ -46,9 +44,8 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         )?
         // The view never writes; this holds even when connected as the owner.
         .options([("default_transaction_read_only", "on")]);
-    let pool = PgPoolOptions::new()
+    let pool = platform::db::pool_options()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options);
     Service::bind("customers-view", config.addr, router(AppState::new(pool))).await
 }
