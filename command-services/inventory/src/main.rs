@@ -1,6 +1,11 @@
 use clap::Parser;
 use inventory::Config;
 
+/// mimalloc rather than glibc's malloc: the services allocate many small,
+/// short-lived objects (decision 0021).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
