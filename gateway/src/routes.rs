@@ -119,7 +119,7 @@ pub fn router(upstreams: Upstreams) -> Router {
         .with_state(upstreams);
     let docs =
         SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["/api/openapi.json"]));
-    http::with_common_layers(
+    http::with_request_layers(
         proxied
             .merge(own)
             .merge(docs)

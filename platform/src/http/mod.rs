@@ -50,12 +50,19 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
-/// Wraps a service's router with the layers every service shares: request ids
-/// (kept from the caller or generated, and echoed back), a tracing span per request
-/// that names the request id, the body limit, and writes that run to the end.
+/// Wraps a service's router with the layers every service shares: those of
+/// [`with_request_layers`], and writes that run to the end.
 pub fn with_common_layers(router: Router) -> Router {
+    with_request_layers(router.layer(middleware::from_fn(run_writes_to_the_end)))
+}
+
+/// Request ids (kept from the caller or generated, and echoed back), a tracing
+/// span per request that names the request id, and the body limit. The gateway
+/// takes only these: it holds no connection that a dropped request could leave
+/// in a transaction, and the service it forwards a write to runs it to the end
+/// whether or not the gateway waits.
+pub fn with_request_layers(router: Router) -> Router {
     router
-        .layer(middleware::from_fn(run_writes_to_the_end))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
