@@ -1,13 +1,17 @@
-//! Two replicas of the inventory service share one event store, and each keeps the
-//! products it wrote in memory. Neither may act on a stale copy: an append to one
-//! is refused by the events table and retried, and a refusal decided on one is
-//! decided again on the stored product.
+//! Each inventory store keeps the products it wrote in memory. Within one process,
+//! commands on a product take turns: each decides on the product as the command
+//! before it left it, so none reads the event store and none loses a race to
+//! append. Two replicas share one event store, and neither may act on a stale
+//! copy: an append to one is refused by the events table and retried, and a
+//! refusal decided on one is decided again on the stored product.
 
 use domain::inventory::{Product, ProductCommand, ReservationStatus};
 use domain::values::{Money, ProductName, Quantity, Sku};
+use futures::future::join_all;
 use platform::db::EVENT_STORE_MIGRATIONS;
 use platform::event_store::{AggregateStore, CommandContext};
-use platform::testing::TestDb;
+use platform::testing::{rows_read, TestDb};
+use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 const SKU: &str = "MUG-BLUE";
@@ -71,6 +75,42 @@ fn restock(units: u32) -> ProductCommand {
     ProductCommand::Restock {
         quantity: Quantity::new(units).expect("quantity"),
     }
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_one_product_take_turns_without_reading_the_store() {
+    let db = TestDb::new(&[&EVENT_STORE_MIGRATIONS])
+        .await
+        .expect("test database");
+    // One connection, whose reads `rows_read` counts.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(db.options())
+        .await
+        .expect("connect");
+    let store = AggregateStore::<Product>::new("inventory", pool.clone(), ());
+    add_product(&store).await;
+    let before = rows_read(&pool, "events").await;
+
+    let contexts: Vec<CommandContext> = (0..8).map(|_| context()).collect();
+    let restocks = contexts
+        .iter()
+        .map(|context| store.execute(SKU, restock(1), context));
+    let mut versions: Vec<i64> = join_all(restocks)
+        .await
+        .into_iter()
+        .map(|version| version.expect("restock"))
+        .collect();
+
+    versions.sort_unstable();
+    assert_eq!(versions, (2..=9).collect::<Vec<i64>>());
+    let read = rows_read(&pool, "events").await - before;
+    assert_eq!(
+        read, 0,
+        "a command loaded the product instead of waiting its turn"
+    );
+    let (product, version) = store.load(SKU).await.expect("load");
+    assert_eq!((product.on_hand(), version), (18, 9));
 }
 
 #[tokio::test]
