@@ -145,21 +145,23 @@ fn latencies(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "## Freshness and saga latency\n\n\
-         | what | rate asked /s | achieved /s | median ms | p99 ms | max ms | errors |\n\
-         |---|---:|---:|---:|---:|---:|---:|"
+         | what | rate asked /s | achieved /s | median ms | p99 ms | max ms | errors | machine busy |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (what, rate) in rows {
         if let Some(rate) = rate {
             let summary = &rate.summary;
             let _ = writeln!(
                 out,
-                "| {what} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                "| {what} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
                 rate.rate,
                 summary.throughput,
                 summary.median_ms,
                 summary.p99_ms,
                 summary.max_ms,
-                summary.errors
+                summary.errors,
+                rate.machine_busy
+                    .map_or("-".to_owned(), |busy| format!("{:.0}%", busy * 100.0))
             );
         }
     }

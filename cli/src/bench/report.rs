@@ -72,6 +72,10 @@ pub struct RateSummary {
     /// Throughput (achieved rate) and latencies.
     #[serde(flatten)]
     pub summary: Summary,
+    /// The share of the machine's cores busy meanwhile (client, services,
+    /// PostgreSQL and NATS), from 0 to 1: near 1, latency is mostly queueing
+    /// for a core. `None` where `/proc/stat` cannot be read.
+    pub machine_busy: Option<f64>,
 }
 
 /// Command throughput at one client count, and the ceiling at as many connections.
@@ -336,10 +340,12 @@ mod tests {
             freshness: Some(RateSummary {
                 rate: 200.0,
                 summary: summary(200.0, 20.0),
+                machine_busy: Some(0.5),
             }),
             saga: Some(RateSummary {
                 rate: 50.0,
                 summary: summary(50.0, 300.0),
+                machine_busy: Some(0.97),
             }),
             rebuild: Some(Err("the projection worker has no rebuild yet".into())),
             memory: BTreeMap::from([(
@@ -409,5 +415,22 @@ mod tests {
             markdown.contains("The worst ratio to its target: **saga p99**"),
             "{markdown}"
         );
+    }
+
+    #[test]
+    fn the_latencies_show_how_busy_the_machine_was() {
+        let mut report = report();
+        report.freshness.as_mut().unwrap().machine_busy = None;
+        let markdown = super::super::markdown::render(&report);
+        let saga = markdown
+            .lines()
+            .find(|line| line.starts_with("| Saga"))
+            .unwrap();
+        assert!(saga.ends_with("| 97% |"), "{saga}");
+        let freshness = markdown
+            .lines()
+            .find(|line| line.starts_with("| Freshness"))
+            .unwrap();
+        assert!(freshness.ends_with("| - |"), "{freshness}");
     }
 }

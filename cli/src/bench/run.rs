@@ -15,7 +15,7 @@ use super::ceiling::Ceiling;
 use super::footprint::Sampler;
 use super::http::{self, Urls};
 use super::load::{Recorder, Summary, Window};
-use super::machine::{machine, process_cpu};
+use super::machine::{machine, process_cpu, CpuTimes};
 use super::report::{CommandRow, Measured, QueryRow, RateSummary, Report};
 use super::setup::{self, Products};
 use super::smoke::missing_numbers;
@@ -126,11 +126,13 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
     if args.wants(Scenario::Freshness) {
         settle(args, client, report).await;
         say(format!("freshness at {FRESHNESS_RATE} commands/s"));
+        let before = CpuTimes::now();
         let summary =
             freshness::measure(client, urls, &products, FRESHNESS_RATE, window.measured).await;
         report.freshness = Some(RateSummary {
             rate: FRESHNESS_RATE,
             summary,
+            machine_busy: busy_since(before),
         });
     }
     let mut orders = Vec::new();
@@ -159,12 +161,14 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
         };
         settle(args, client, report).await;
         say(format!("saga at {SAGA_RATE} orders/s"));
+        let before = CpuTimes::now();
         let (summary, ids) =
             saga::measure(client, urls, &products, &customers, SAGA_RATE, duration).await;
         if keep {
             report.saga = Some(RateSummary {
                 rate: SAGA_RATE,
                 summary,
+                machine_busy: busy_since(before),
             });
         }
         orders = ids;
@@ -202,6 +206,11 @@ async fn settle(args: &BenchArgs, client: &Client, report: &mut Report) {
     if let Err(error) = idle::wait_until_consumers_idle(&args.nats_url, timeout).await {
         say(format!("measuring anyway: {error}"));
     }
+}
+
+/// The share of the machine's cores busy since `before` was read.
+fn busy_since(before: Option<CpuTimes>) -> Option<f64> {
+    before?.busy_until(CpuTimes::now()?)
 }
 
 /// The Postgres ceiling at each connection count, then restocks at as many
