@@ -8,7 +8,9 @@ use projections::Config;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+/// On one runtime thread: the process mostly waits on the network, and runtime
+/// threads waking each other cost more than they gave (decision 0028).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     platform::telemetry::init(config.common.log_format, "info");

@@ -6,7 +6,9 @@ use inventory::Config;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+/// On one runtime thread: the process mostly waits on the network, and runtime
+/// threads waking each other cost more than they gave (decision 0028).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     platform::telemetry::init(
