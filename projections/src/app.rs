@@ -63,6 +63,10 @@ pub struct SourceSpec {
     pub service: &'static str,
     /// The aggregate type its filter subject selects, such as `Order`.
     pub aggregate_type: &'static str,
+    /// The event types the read model changes on, when it is some only: the
+    /// consumer passes over the others without a transaction (decision 0029).
+    /// `None` for every type of the aggregate.
+    pub event_types: Option<&'static [&'static str]>,
 }
 
 /// One read model of the worker: its name, its tables, the consumers that feed
@@ -91,9 +95,21 @@ impl SourceSpec {
     pub fn consumer_config(&self, durable_name: &str, common: &CommonArgs) -> ConsumerConfig {
         let stream = common.stream(self.service);
         let filter_subject = format!("{}.{}.>", stream.subject_prefix, self.aggregate_type);
-        ConsumerConfig {
+        let config = ConsumerConfig {
             announce_changes: true,
             ..ConsumerConfig::new(durable_name, stream, filter_subject)
+        };
+        match self.event_types {
+            Some(event_types) => config.only_event_types(event_types),
+            None => config,
+        }
+    }
+
+    /// This source, handing the read model only events of these types.
+    const fn only(self, event_types: &'static [&'static str]) -> Self {
+        Self {
+            event_types: Some(event_types),
+            ..self
         }
     }
 }
@@ -107,6 +123,7 @@ const fn source(
         durable_name,
         service,
         aggregate_type,
+        event_types: None,
     }
 }
 
@@ -132,8 +149,8 @@ pub const PROJECTIONS: &[Projection] = &[
         tables: &["customers", "customer_links"],
         sources: &[
             source(customers::FROM_CUSTOMERS, "customers", "Customer"),
-            source(customers::FROM_ORDERS, "orders", "Order"),
-            source(customers::FROM_PAYMENTS, "payments", "Payment"),
+            source(customers::FROM_ORDERS, "orders", "Order").only(customers::ORDER_EVENTS),
+            source(customers::FROM_PAYMENTS, "payments", "Payment").only(customers::PAYMENT_EVENTS),
         ],
         handler: || Arc::new(CustomersProjection),
     },
@@ -147,8 +164,9 @@ pub const PROJECTIONS: &[Projection] = &[
         name: "notifications",
         tables: &["notifications", "notification_orders"],
         sources: &[
-            source(notifications::FROM_CUSTOMERS, "customers", "Customer"),
-            source(notifications::FROM_ORDERS, "orders", "Order"),
+            source(notifications::FROM_CUSTOMERS, "customers", "Customer")
+                .only(notifications::CUSTOMER_EVENTS),
+            source(notifications::FROM_ORDERS, "orders", "Order").only(notifications::ORDER_EVENTS),
         ],
         handler: || Arc::new(NotificationsProjection),
     },
@@ -169,8 +187,9 @@ pub struct Source {
     pub handler: Arc<dyn Handler>,
 }
 
-/// Every consumer of the worker, from [`PROJECTIONS`]. Every filter selects whole
-/// aggregates, so each consumer checks for gaps in their sequences.
+/// Every consumer of the worker, from [`PROJECTIONS`]. A consumer of every event
+/// type of its aggregates checks for gaps in their sequences; one of some types
+/// only catches lost deliveries by their numbers (decision 0026).
 pub fn sources() -> Vec<Source> {
     PROJECTIONS
         .iter()

@@ -32,6 +32,13 @@ pub const FROM_ORDERS: &str = "customers-from-orders";
 /// The durable name of the consumer of the payments stream.
 pub const FROM_PAYMENTS: &str = "customers-from-payments";
 
+/// The order events that move a customer's counters. The consumer of the orders
+/// stream passes over the others (reservations, rejections, shipping) without
+/// a transaction; the saga writes twice as many order events as these.
+pub const ORDER_EVENTS: &[&str] = &["OrderPlaced", "OrderConfirmed", "OrderCancelled"];
+/// The payment events that move the credit a customer has committed.
+pub const PAYMENT_EVENTS: &[&str] = &["PaymentAuthorized", "PaymentVoided"];
+
 /// Amounts added to a customer's counters.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Counters {

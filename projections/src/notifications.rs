@@ -26,6 +26,19 @@ pub const FROM_CUSTOMERS: &str = "notifications-from-customers";
 /// The durable name of the consumer of the orders stream.
 pub const FROM_ORDERS: &str = "notifications-from-orders";
 
+/// The customer events that send a notification; the consumer of the customers
+/// stream passes over the others without a transaction.
+pub const CUSTOMER_EVENTS: &[&str] = &["CustomerRegistered"];
+/// The order events that send a notification or name an order's customer; the
+/// consumer of the orders stream passes over the saga's steps in between.
+pub const ORDER_EVENTS: &[&str] = &[
+    "OrderPlaced",
+    "OrderConfirmed",
+    "OrderRejected",
+    "OrderCancelled",
+    "OrderShipped",
+];
+
 /// A message to one customer, before it is stored.
 #[derive(Debug, PartialEq, Eq)]
 struct Notice {

@@ -7,8 +7,11 @@ mod support;
 use domain::orders::{OrderEvent, OrderStatus};
 use domain::payments::PaymentEvent;
 use platform::testing::TestDb;
+use projections::customers::{self as read_model, FROM_ORDERS, FROM_PAYMENTS};
 use sqlx::PgPool;
-use support::{applied, confirm, placed, registered, snapshot, story, History, Streams, Worker};
+use support::{
+    applied, confirm, handed_over, placed, registered, snapshot, story, History, Streams, Worker,
+};
 use uuid::Uuid;
 
 /// registered, name, credit limit, available credit, active, orders, lifetime spend, version.
@@ -65,6 +68,34 @@ async fn a_customers_counters_follow_its_orders_and_payments() {
         2,
     );
     assert_eq!(customer(&db.pool, story.bob).await, Some(bob));
+
+    worker.stop().await;
+    streams.delete().await;
+}
+
+#[tokio::test]
+async fn only_the_order_and_payment_events_that_move_a_counter_are_handed_over() {
+    let story = story();
+    let (db, streams, worker) = applied(&story.history.envelopes).await;
+    let envelopes = &story.history.envelopes;
+
+    // The counters above came out right, so nothing they needed was passed over;
+    // the saga's steps in between never reached the read model's transactions.
+    let orders = ("Order", read_model::ORDER_EVENTS);
+    let (applied, delivered, chosen) = handed_over(&db.pool, FROM_ORDERS, envelopes, orders).await;
+    assert!(
+        chosen < delivered,
+        "the story has order events to pass over"
+    );
+    assert_eq!(applied, chosen as i64);
+    let payments = ("Payment", read_model::PAYMENT_EVENTS);
+    let (applied, delivered, chosen) =
+        handed_over(&db.pool, FROM_PAYMENTS, envelopes, payments).await;
+    assert!(
+        chosen < delivered,
+        "the story has payment events to pass over"
+    );
+    assert_eq!(applied, chosen as i64);
 
     worker.stop().await;
     streams.delete().await;

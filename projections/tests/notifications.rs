@@ -4,7 +4,8 @@
 mod support;
 
 use chrono::{DateTime, Utc};
-use support::{applied, snapshots, story, Worker};
+use projections::notifications::{self as read_model, FROM_CUSTOMERS, FROM_ORDERS};
+use support::{applied, handed_over, snapshots, story, Worker};
 use uuid::Uuid;
 
 type NotificationRow = (String, Option<Uuid>, String, DateTime<Utc>);
@@ -65,6 +66,32 @@ async fn customers_are_welcomed_and_told_each_outcome_of_their_orders() {
     let bob = notifications(&db.pool, story.bob).await;
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0].0, "WELCOME");
+    worker.stop().await;
+    streams.delete().await;
+}
+
+#[tokio::test]
+async fn only_the_events_that_send_a_notification_or_name_a_customer_are_handed_over() {
+    let story = story();
+    let (db, streams, worker) = applied(&story.history.envelopes).await;
+    let envelopes = &story.history.envelopes;
+
+    let orders = ("Order", read_model::ORDER_EVENTS);
+    let (applied, delivered, chosen) = handed_over(&db.pool, FROM_ORDERS, envelopes, orders).await;
+    assert!(
+        chosen < delivered,
+        "the story has order events to pass over"
+    );
+    assert_eq!(applied, chosen as i64);
+    let customers = ("Customer", read_model::CUSTOMER_EVENTS);
+    let (applied, delivered, chosen) =
+        handed_over(&db.pool, FROM_CUSTOMERS, envelopes, customers).await;
+    assert!(
+        chosen < delivered,
+        "the story has customer events to pass over"
+    );
+    assert_eq!(applied, chosen as i64);
+
     worker.stop().await;
     streams.delete().await;
 }

@@ -188,3 +188,30 @@ pub async fn applied(envelopes: &[Envelope]) -> (TestDb, Streams, Worker) {
     streams.wait_until_applied().await;
     (db, streams, worker)
 }
+
+/// How many events the consumer `durable_name` handed its read model, and how
+/// many of `envelopes` it had to choose from: those of `aggregate_type`, and
+/// those of them whose type is one of `event_types`.
+pub async fn handed_over(
+    pool: &PgPool,
+    durable_name: &str,
+    envelopes: &[Envelope],
+    (aggregate_type, event_types): (&str, &[&str]),
+) -> (i64, usize, usize) {
+    let applied: Option<i64> = sqlx::query_scalar(
+        "SELECT sum(applied)::bigint FROM consumer_checkpoints WHERE consumer = $1",
+    )
+    .bind(durable_name)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let of_type: Vec<&Envelope> = envelopes
+        .iter()
+        .filter(|envelope| envelope.aggregate_type == aggregate_type)
+        .collect();
+    let chosen = of_type
+        .iter()
+        .filter(|envelope| event_types.contains(&envelope.event_type.as_str()))
+        .count();
+    (applied.unwrap_or(0), of_type.len(), chosen)
+}
