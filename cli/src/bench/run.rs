@@ -17,10 +17,11 @@ use super::http::{self, Urls};
 use super::load::{Recorder, Summary, Window};
 use super::machine::{machine, process_cpu, CpuTimes};
 use super::report::{CommandRow, Measured, QueryRow, RateSummary, Report};
+use super::saga::{self, WarmUp};
 use super::setup::{self, Products};
 use super::smoke::missing_numbers;
 use super::stack::{self, StartedStack};
-use super::{commands, freshness, idle, markdown, queries, rebuild, saga, BenchArgs, Scenario};
+use super::{commands, freshness, idle, markdown, queries, rebuild, BenchArgs, Scenario};
 
 /// The steady command rate of the freshness measurement.
 const FRESHNESS_RATE: f64 = 200.0;
@@ -137,22 +138,25 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
     }
     let mut orders = Vec::new();
     let warmed = if args.wants(Scenario::Saga) || args.wants(Scenario::Queries) {
-        let (confirmed, error) = saga::warm_up(client, urls, &products, &customers).await;
-        if let Some(error) = &error {
+        let warm_up = saga::warm_up(client, urls, &products, &customers).await;
+        let WarmUp {
+            confirmed, error, ..
+        } = &warm_up;
+        if let Some(error) = error {
             say(format!(
                 "saga warm-up: {confirmed} of {CUSTOMERS} orders confirmed; first error: {error}"
             ));
         }
-        if confirmed == 0 {
+        if *confirmed == 0 {
             report
                 .problems
                 .push(format!("saga warm-up: no order was confirmed: {error:?}"));
         }
-        confirmed > 0
+        (*confirmed > 0).then_some(warm_up.steps_to_confirm)
     } else {
-        false
+        None
     };
-    if warmed {
+    if let Some(steps_to_confirm) = warmed {
         // Without the saga scenario, a short one still places orders to query.
         let (duration, keep) = if args.wants(Scenario::Saga) {
             (window.measured, true)
@@ -162,8 +166,16 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
         settle(args, client, report).await;
         say(format!("saga at {SAGA_RATE} orders/s"));
         let before = CpuTimes::now();
-        let (summary, ids) =
-            saga::measure(client, urls, &products, &customers, SAGA_RATE, duration).await;
+        let (summary, ids) = saga::measure(
+            client,
+            urls,
+            &products,
+            &customers,
+            steps_to_confirm,
+            SAGA_RATE,
+            duration,
+        )
+        .await;
         if keep {
             report.saga = Some(RateSummary {
                 rate: SAGA_RATE,

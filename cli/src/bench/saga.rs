@@ -29,12 +29,15 @@ struct Placed {
 
 /// Places `rate` orders a second through the gateway for `duration`, spread over
 /// `customers` and the benchmark's products, and records how long each took to be
-/// CONFIRMED in the orders view. Returns the summary and the placed orders' ids.
+/// CONFIRMED in the orders view. Each order is first asked for at the version
+/// `steps_to_confirm` past the one it was placed at, which the warm-up learned.
+/// Returns the summary and the placed orders' ids.
 pub async fn measure(
     client: &Client,
     urls: &Urls,
     products: &Arc<Products>,
     customers: &[String],
+    steps_to_confirm: i64,
     rate: f64,
     duration: Duration,
 ) -> (Summary, Vec<String>) {
@@ -52,7 +55,8 @@ pub async fn measure(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(order.id.clone());
-            wait_until_confirmed(&client, &format!("{view}/{}", order.id), order.version).await?;
+            let url = format!("{view}/{}", order.id);
+            wait_until_confirmed(&client, &url, order.version, steps_to_confirm).await?;
             Ok(began.elapsed())
         }
     })
@@ -61,16 +65,28 @@ pub async fn measure(
     (summary, ids)
 }
 
+/// What the warm-up's orders showed.
+#[derive(Debug)]
+pub struct WarmUp {
+    /// How many of them were confirmed.
+    pub confirmed: usize,
+    /// How many versions past the one it was placed at an order reads CONFIRMED
+    /// (the fewest seen; 0 when none was confirmed).
+    pub steps_to_confirm: i64,
+    /// The first error.
+    pub error: Option<String>,
+}
+
 /// Places one order per customer and waits until each is CONFIRMED, unmeasured:
 /// payments then knows every customer's credit, and a measured order never waits
-/// for a customer it has not heard of yet. Returns how many were confirmed, and
-/// the first error.
+/// for a customer it has not heard of yet. The warm-up follows each order through
+/// every version, and so learns which version confirms one.
 pub async fn warm_up(
     client: &Client,
     urls: &Urls,
     products: &Products,
     customers: &[String],
-) -> (usize, Option<String>) {
+) -> WarmUp {
     let orders = customers
         .iter()
         .enumerate()
@@ -79,21 +95,44 @@ pub async fn warm_up(
             let url = format!("{}/api/orders", urls.gateway);
             let order: Placed = http::post(client, &url, &body).await?;
             let view = format!("{}/api/orders/{}", urls.orders_view_url, order.id);
-            wait_until_confirmed(client, &view, order.version).await
+            let confirmed = wait_until_confirmed(client, &view, order.version, 0).await?;
+            Ok::<_, String>(confirmed - order.version)
         });
     let outcomes = futures::future::join_all(orders).await;
-    let confirmed = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
-    (confirmed, outcomes.into_iter().find_map(Result::err))
+    let steps = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok());
+    WarmUp {
+        confirmed: steps.clone().count(),
+        steps_to_confirm: steps.min().copied().unwrap_or(0),
+        error: outcomes.into_iter().find_map(Result::err),
+    }
 }
 
-/// Follows an order's versions with `?min_version=` (the orders view waits for
-/// each next one) until it is CONFIRMED; any other final status is an error.
-async fn wait_until_confirmed(client: &Client, url: &str, placed: i64) -> Result<(), String> {
+/// Follows an order with `?min_version=` (the orders view waits for that version)
+/// until it is CONFIRMED, and returns the version it was confirmed at. It asks
+/// first for the version `steps` past `placed`, where the warm-up saw orders
+/// confirmed: one request rather than one per step of the saga. While the order is
+/// PENDING it asks for the next version; any other final status is an error, and
+/// so is a confirmation before the version asked for, whose time would include
+/// the view's 2 s wait.
+async fn wait_until_confirmed(
+    client: &Client,
+    url: &str,
+    placed: i64,
+    steps: i64,
+) -> Result<i64, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut next = placed;
+    let mut next = placed + steps;
     while Instant::now() < deadline {
         match http::get::<OrderView>(client, &format!("{url}?min_version={next}")).await {
-            Ok(order) if order.status == "CONFIRMED" => return Ok(()),
+            Ok(order) if order.status == "CONFIRMED" && order.version >= next => {
+                return Ok(order.version)
+            }
+            Ok(order) if order.status == "CONFIRMED" => {
+                return Err(format!(
+                    "order {url} was confirmed at version {}, before version {next}",
+                    order.version
+                ))
+            }
             Ok(order) if order.status == "PENDING" => next = order.version + 1,
             Ok(order) => {
                 return Err(format!(
