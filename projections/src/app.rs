@@ -67,6 +67,9 @@ pub struct SourceSpec {
     /// consumer passes over the others without a transaction (decision 0029).
     /// `None` for every type of the aggregate.
     pub event_types: Option<&'static [&'static str]>,
+    /// Whether its batches announce the aggregates they moved, for readers waiting
+    /// on `?min_version=`: only where the read model's rows are those aggregates.
+    pub announces: bool,
 }
 
 /// One read model of the worker: its name, its tables, the consumers that feed
@@ -96,12 +99,22 @@ impl SourceSpec {
         let stream = common.stream(self.service);
         let filter_subject = format!("{}.{}.>", stream.subject_prefix, self.aggregate_type);
         let config = ConsumerConfig {
-            announce_changes: true,
+            announce_changes: self.announces,
             ..ConsumerConfig::new(durable_name, stream, filter_subject)
         };
         match self.event_types {
             Some(event_types) => config.only_event_types(event_types),
             None => config,
+        }
+    }
+
+    /// This source, announcing nothing: the read model's rows are keyed by another
+    /// aggregate than the ones it moves, or served to no one who waits on a
+    /// version, so an announcement would only wake every listener for nothing.
+    const fn unannounced(self) -> Self {
+        Self {
+            announces: false,
+            ..self
         }
     }
 
@@ -124,6 +137,7 @@ const fn source(
         service,
         aggregate_type,
         event_types: None,
+        announces: true,
     }
 }
 
@@ -149,8 +163,12 @@ pub const PROJECTIONS: &[Projection] = &[
         tables: &["customers", "customer_links"],
         sources: &[
             source(customers::FROM_CUSTOMERS, "customers", "Customer"),
-            source(customers::FROM_ORDERS, "orders", "Order").only(customers::ORDER_EVENTS),
-            source(customers::FROM_PAYMENTS, "payments", "Payment").only(customers::PAYMENT_EVENTS),
+            source(customers::FROM_ORDERS, "orders", "Order")
+                .only(customers::ORDER_EVENTS)
+                .unannounced(),
+            source(customers::FROM_PAYMENTS, "payments", "Payment")
+                .only(customers::PAYMENT_EVENTS)
+                .unannounced(),
         ],
         handler: || Arc::new(CustomersProjection),
     },
@@ -165,8 +183,11 @@ pub const PROJECTIONS: &[Projection] = &[
         tables: &["notifications", "notification_orders"],
         sources: &[
             source(notifications::FROM_CUSTOMERS, "customers", "Customer")
-                .only(notifications::CUSTOMER_EVENTS),
-            source(notifications::FROM_ORDERS, "orders", "Order").only(notifications::ORDER_EVENTS),
+                .only(notifications::CUSTOMER_EVENTS)
+                .unannounced(),
+            source(notifications::FROM_ORDERS, "orders", "Order")
+                .only(notifications::ORDER_EVENTS)
+                .unannounced(),
         ],
         handler: || Arc::new(NotificationsProjection),
     },

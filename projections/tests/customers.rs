@@ -4,10 +4,13 @@
 
 mod support;
 
+use std::time::Duration;
+
 use domain::orders::{OrderEvent, OrderStatus};
 use domain::payments::PaymentEvent;
 use platform::testing::TestDb;
 use projections::customers::{self as read_model, FROM_ORDERS, FROM_PAYMENTS};
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use support::{
     applied, confirm, handed_over, placed, registered, snapshot, story, History, Streams, Worker,
@@ -98,6 +101,40 @@ async fn only_the_order_and_payment_events_that_move_a_counter_are_handed_over()
     assert_eq!(applied, chosen as i64);
 
     worker.stop().await;
+    streams.delete().await;
+}
+
+#[tokio::test]
+async fn customers_are_announced_by_their_own_events_only_and_notifications_never() {
+    let story = story();
+    let db = TestDb::new(&[]).await.unwrap();
+    let mut streams = Streams::new().await;
+    let worker = Worker::start(&db, &streams).await;
+    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
+    listener.listen(platform::changes::CHANNEL).await.unwrap();
+    streams.publish(&story.history.envelopes).await;
+    streams.wait_until_applied().await;
+    worker.stop().await;
+
+    let mut customers = Vec::new();
+    // Every batch has committed, so its announcement has been sent.
+    let next = Duration::from_millis(500);
+    while let Ok(Ok(notification)) = tokio::time::timeout(next, listener.recv()).await {
+        let mut lines = notification.payload().lines();
+        match lines.next() {
+            Some("customers") => customers.extend(lines.map(str::to_owned)),
+            Some("notifications") => panic!("announced {:?}", notification.payload()),
+            _ => {}
+        }
+    }
+    // Waiters on a customer wait for its version, which only its own events move;
+    // the orders and payments that move its counters would wake them for nothing.
+    customers.sort();
+    customers.dedup();
+    let mut expected = vec![story.ada.to_string(), story.bob.to_string()];
+    expected.sort();
+    assert_eq!(customers, expected);
+
     streams.delete().await;
 }
 
