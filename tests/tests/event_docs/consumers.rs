@@ -1,6 +1,7 @@
 //! Which durable consumers handle which event types: the projections of the
-//! projection worker and the saga reactions of the command services. A saga's event
-//! types are its handler's own filter (`REACTS_TO`), so they cannot drift; the
+//! projection worker and the saga reactions of the command services. The event
+//! types are the consumers' own filters (a saga's `REACTS_TO`, a projection's
+//! lists such as `customers::ORDER_EVENTS`), so they cannot drift; the
 //! projections' entries are checked against `projections::app::PROJECTIONS` by the
 //! tests in `main.rs`.
 
@@ -88,13 +89,13 @@ pub const CONSUMERS: &[Consumer] = &[
         "customers-from-orders",
         Role::Projection("customers"),
         ORDER,
-        Handles::Only(&["OrderPlaced", "OrderConfirmed", "OrderCancelled"]),
+        Handles::Only(projections::customers::ORDER_EVENTS),
     ),
     consumer(
         "customers-from-payments",
         Role::Projection("customers"),
         PAYMENT,
-        Handles::Only(&["PaymentAuthorized", "PaymentVoided"]),
+        Handles::Only(projections::customers::PAYMENT_EVENTS),
     ),
     consumer(
         "payments",
@@ -106,19 +107,13 @@ pub const CONSUMERS: &[Consumer] = &[
         "notifications-from-customers",
         Role::Projection("notifications"),
         CUSTOMER,
-        Handles::Only(&["CustomerRegistered"]),
+        Handles::Only(projections::notifications::CUSTOMER_EVENTS),
     ),
     consumer(
         "notifications-from-orders",
         Role::Projection("notifications"),
         ORDER,
-        Handles::Only(&[
-            "OrderPlaced",
-            "OrderConfirmed",
-            "OrderRejected",
-            "OrderCancelled",
-            "OrderShipped",
-        ]),
+        Handles::Only(projections::notifications::ORDER_EVENTS),
     ),
     // The order saga's reactions.
     consumer(

@@ -99,13 +99,26 @@ fn the_consumers_table_lists_exactly_the_projections_sources() {
                 source.durable_name,
                 source.service,
                 source.aggregate_type,
+                source.event_types,
             ));
         }
     }
     let mut in_table: Vec<_> = CONSUMERS
         .iter()
         .filter_map(|c| match c.role {
-            Role::Projection(name) => Some((name, c.durable_name, c.service, c.aggregate_type)),
+            Role::Projection(name) => {
+                let event_types = match c.handles {
+                    Handles::All => None,
+                    Handles::Only(event_types) => Some(event_types),
+                };
+                Some((
+                    name,
+                    c.durable_name,
+                    c.service,
+                    c.aggregate_type,
+                    event_types,
+                ))
+            }
             Role::Saga(_) => None,
         })
         .collect();
