@@ -189,15 +189,15 @@ pub async fn applied(envelopes: &[Envelope]) -> (TestDb, Streams, Worker) {
     (db, streams, worker)
 }
 
-/// How many events the consumer `durable_name` handed its read model, and how
-/// many of `envelopes` it had to choose from: those of `aggregate_type`, and
-/// those of them whose type is one of `event_types`.
-pub async fn handed_over(
+/// Checks that the consumer `durable_name` handed its read model exactly the
+/// events of `envelopes` of `aggregate_type` whose type is one of `event_types`,
+/// and that the others it passed over were there to pass over.
+pub async fn assert_handed_over_only(
     pool: &PgPool,
     durable_name: &str,
     envelopes: &[Envelope],
     (aggregate_type, event_types): (&str, &[&str]),
-) -> (i64, usize, usize) {
+) {
     let applied: Option<i64> = sqlx::query_scalar(
         "SELECT sum(applied)::bigint FROM consumer_checkpoints WHERE consumer = $1",
     )
@@ -213,5 +213,9 @@ pub async fn handed_over(
         .iter()
         .filter(|envelope| event_types.contains(&envelope.event_type.as_str()))
         .count();
-    (applied.unwrap_or(0), of_type.len(), chosen)
+    assert!(
+        chosen < of_type.len(),
+        "no {aggregate_type} event to pass over"
+    );
+    assert_eq!(applied.unwrap_or(0), chosen as i64, "{durable_name}");
 }
