@@ -17,11 +17,10 @@ use super::http::{self, Urls};
 use super::load::{Recorder, Summary, Window};
 use super::machine::{machine, process_cpu, CpuTimes};
 use super::report::{CommandRow, Measured, QueryRow, RateSummary, Report};
-use super::saga::{self, WarmUp};
 use super::setup::{self, Products};
 use super::smoke::missing_numbers;
 use super::stack::{self, StartedStack};
-use super::{commands, freshness, idle, markdown, queries, rebuild, BenchArgs, Scenario};
+use super::{commands, freshness, idle, markdown, queries, rebuild, saga, BenchArgs, Scenario};
 
 /// The steady command rate of the freshness measurement.
 const FRESHNESS_RATE: f64 = 200.0;
@@ -139,20 +138,19 @@ async fn scenarios(args: &BenchArgs, client: &Client, report: &mut Report) -> an
     let mut orders = Vec::new();
     let warmed = if args.wants(Scenario::Saga) || args.wants(Scenario::Queries) {
         let warm_up = saga::warm_up(client, urls, &products, &customers).await;
-        let WarmUp {
-            confirmed, error, ..
-        } = &warm_up;
-        if let Some(error) = error {
+        let confirmed = warm_up.confirmed;
+        if let Some(error) = &warm_up.error {
             say(format!(
                 "saga warm-up: {confirmed} of {CUSTOMERS} orders confirmed; first error: {error}"
             ));
         }
-        if *confirmed == 0 {
-            report
-                .problems
-                .push(format!("saga warm-up: no order was confirmed: {error:?}"));
+        if confirmed == 0 {
+            report.problems.push(format!(
+                "saga warm-up: no order was confirmed: {:?}",
+                warm_up.error
+            ));
         }
-        (*confirmed > 0).then_some(warm_up.steps_to_confirm)
+        (confirmed > 0).then_some(warm_up.steps_to_confirm)
     } else {
         None
     };
