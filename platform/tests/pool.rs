@@ -8,6 +8,28 @@ use platform::db::pool_options;
 use platform::testing::TestDb;
 use sqlx::PgPool;
 
+/// Waits until the pool's one connection is back in it: it goes back in a task of
+/// its own, once whatever it owed is worked off.
+async fn until_returned(pool: &PgPool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while pool.num_idle() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How many other backends of `db` are in a state `LIKE state`.
+async fn backends_in_state(db: &TestDb, state: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE datname = $1 AND state LIKE $2 AND pid <> pg_backend_pid()",
+    )
+    .bind(&db.name)
+    .bind(state)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
 /// A pool of one connection on `db`, so that every borrower gets the same one.
 async fn one_connection(db: &TestDb) -> PgPool {
     pool_options()
@@ -52,22 +74,11 @@ async fn a_transaction_dropped_uncommitted_is_rolled_back_as_it_goes_back() {
         .await
         .unwrap();
     drop(tx);
-    // The connection goes back in a task of its own, once the rollback is done.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while pool.num_idle() == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_returned(&pool).await;
 
     // Not at the next borrow: a transaction left open meanwhile would hold back
     // every relay on the server, which publishes only below the oldest one.
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-          WHERE datname = $1 AND state LIKE 'idle in transaction%'",
-    )
-    .bind(&db.name)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let open = backends_in_state(&db, "idle in transaction%").await;
     assert_eq!(open, 0, "the dropped transaction is still open");
     let notes: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
         .fetch_one(&pool)
