@@ -50,7 +50,10 @@ async fn a_statement_cancelled_in_flight_leaves_nothing_for_the_next_borrower() 
         .await
         .is_err());
 
-    // The slow statement's row and its ready-for-query are read off first.
+    // The slow statement's row and its ready-for-query are read off as the
+    // connection goes back, not left for the next borrower to wait on.
+    until_returned(&pool).await;
+    assert_eq!(backends_in_state(&db, "active").await, 0, "still running");
     let next: i32 = sqlx::query_scalar("SELECT 2")
         .fetch_one(&pool)
         .await
