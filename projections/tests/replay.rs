@@ -59,6 +59,23 @@ async fn the_orders_read_model_is_the_same_whatever_the_batch_boundaries() {
     }
 }
 
+/// Without its offsets the orders consumer sees every `OrderPlaced` again: the
+/// orders already in the read model keep their rows and lines, which are not
+/// inserted a second time.
+#[tokio::test]
+async fn the_orders_read_model_survives_its_offsets_being_lost() {
+    let envelopes = replay::read_fixture(saga()).unwrap();
+    let replay = Replay::fixture(saga(), "orders").await.unwrap();
+    let expected = replay.snapshot().await.unwrap();
+    sqlx::query("DELETE FROM consumer_offsets")
+        .execute(&replay.db.pool)
+        .await
+        .unwrap();
+    let applied = replay.apply(&envelopes).await.unwrap();
+    assert!(applied > 0, "without offsets every event is new again");
+    assert_eq!(replay.snapshot().await.unwrap(), expected);
+}
+
 #[tokio::test]
 async fn the_saga_replays_into_the_expected_customers() {
     replays_into_its_snapshot("customers").await;
